@@ -1,0 +1,542 @@
+/*
+ * loadgen: the compiled, epoll-based load generator of the fastreactor benchmark suite.
+ *
+ * Modes (one per run; the result is one JSON object on the last line of stdout):
+ *
+ *   loadgen echo --port P --conns N --size S --duration D [--warmup W]
+ *       Closed loop: each of N connections sends a message of S bytes, waits for the whole
+ *       echo, and sends the next one (one message outstanding per connection).  After the
+ *       warm-up it prints "mark start", at the end "mark end" (so the caller can sample the
+ *       server's CPU over exactly the measured window), then the JSON result: messages/s,
+ *       MiB/s (payload, one direction), p50/p99 round-trip latency from a log-linear
+ *       histogram, and this process's own CPU time over the window (getrusage).
+ *
+ *   loadgen echo --port P --conns 1 --size S --messages M
+ *       Send exactly M messages (no warm-up), then exit.  Used by bench/profile.py.
+ *
+ *   loadgen connect --port P --conns N --duration D [--warmup W]
+ *       Short-lived connections: N concurrent slots, each connects, sends 16 bytes, reads
+ *       the 16-byte echo, closes, and repeats.  Reports connections/s and p50/p99 of the
+ *       connect-to-echo time.
+ *
+ *   loadgen idle --port P --conns N
+ *       Opens N connections (at most 32 connecting at a time), sends one byte on each and
+ *       waits for its echo (so the server has surely accepted it), then prints
+ *       "ready {json}" and holds every connection open until standard input is closed.
+ *
+ * Common options: --host H (default 127.0.0.1; only loopback makes sense here).
+ * RLIMIT_NOFILE is raised to the hard limit at start.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------- latency histogram: log-linear, 32 sub-buckets per power of two (~3%) ---------- */
+
+#define SUB_BITS 5
+#define SUBS (1 << SUB_BITS)
+#define NBUCKETS (64 * SUBS)
+
+static uint64_t hist[NBUCKETS];
+static uint64_t hist_total;
+
+static int bucket_of(uint64_t v) {
+    if (v < SUBS) return (int)v;
+    int msb = 63 - __builtin_clzll(v);
+    uint64_t top = v >> (msb - SUB_BITS);
+    return (msb - SUB_BITS + 1) * SUBS + (int)(top - SUBS);
+}
+
+static double bucket_value(int idx) {
+    if (idx < SUBS) return idx;
+    int msb = idx / SUBS + SUB_BITS - 1;
+    uint64_t top = (uint64_t)(idx % SUBS) + SUBS;
+    uint64_t lo = top << (msb - SUB_BITS);
+    uint64_t width = (uint64_t)1 << (msb - SUB_BITS);
+    return (double)lo + (double)width / 2.0;
+}
+
+static void hist_add(uint64_t ns) {
+    hist[bucket_of(ns)]++;
+    hist_total++;
+}
+
+static void hist_reset(void) {
+    memset(hist, 0, sizeof hist);
+    hist_total = 0;
+}
+
+/* Value (in microseconds) below which a fraction p of the samples lie. */
+static double hist_percentile_us(double p) {
+    if (hist_total == 0) return 0.0;
+    uint64_t want = (uint64_t)(p * (double)hist_total + 0.999999);
+    if (want < 1) want = 1;
+    uint64_t seen = 0;
+    for (int i = 0; i < NBUCKETS; i++) {
+        seen += hist[i];
+        if (seen >= want) return bucket_value(i) / 1000.0;
+    }
+    return 0.0;
+}
+
+/* ---------- small helpers ---------- */
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static void die(const char *what) {
+    perror(what);
+    exit(2);
+}
+
+static void raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static struct sockaddr_in server_addr;
+
+/* Start a non-blocking connect; returns the fd (connected or in progress) or -1. */
+static int start_connect(void) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0 && errno != EINPROGRESS) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+    return err;
+}
+
+static void ep_ctl(int ep, int op, int fd, uint32_t events) {
+    struct epoll_event ev = {.events = events, .data.fd = fd};
+    if (epoll_ctl(ep, op, fd, &ev) < 0 && op != EPOLL_CTL_DEL) die("epoll_ctl");
+}
+
+/* ---------- per-connection state ---------- */
+
+enum { ST_CONNECTING, ST_SENDING, ST_WAITING, ST_IDLE };
+
+struct conn {
+    int state;
+    size_t sent;     /* bytes of the current message written */
+    size_t received; /* bytes of the current echo read */
+    uint64_t t0;     /* when the current message (or connect) started */
+    int want_out;    /* registered for EPOLLOUT */
+};
+
+static struct conn *conns;
+static int max_fds;
+static char *msg;
+static char rbuf[1 << 18];
+
+/* options */
+static const char *mode;
+static int opt_port, opt_conns = 1;
+static size_t opt_size = 64;
+static double opt_duration = 1.0, opt_warmup = 0.2;
+static long long opt_messages = 0;
+static const char *opt_host = "127.0.0.1";
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: loadgen echo|connect|idle --port P [--host H] [--conns N] [--size S]\n"
+            "               [--duration SEC] [--warmup SEC] [--messages M]\n");
+    exit(2);
+}
+
+static void parse(int argc, char **argv) {
+    if (argc < 2) usage();
+    mode = argv[1];
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 >= argc) usage();
+        const char *v = argv[++i];
+        if (!strcmp(a, "--port")) opt_port = atoi(v);
+        else if (!strcmp(a, "--host")) opt_host = v;
+        else if (!strcmp(a, "--conns")) opt_conns = atoi(v);
+        else if (!strcmp(a, "--size")) opt_size = (size_t)atol(v);
+        else if (!strcmp(a, "--duration")) opt_duration = atof(v);
+        else if (!strcmp(a, "--warmup")) opt_warmup = atof(v);
+        else if (!strcmp(a, "--messages")) opt_messages = atoll(v);
+        else usage();
+    }
+    if (opt_port <= 0 || opt_conns <= 0 || opt_size == 0) usage();
+    memset(&server_addr, 0, sizeof server_addr);
+    server_addr.sin_family = AF_INET;
+    server_addr.sin_port = htons((uint16_t)opt_port);
+    if (inet_pton(AF_INET, opt_host, &server_addr.sin_addr) != 1) usage();
+}
+
+static void setup(void) {
+    raise_nofile();
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    max_fds = (int)(rl.rlim_cur > 1000000 ? 1000000 : rl.rlim_cur) + 16;
+    conns = calloc((size_t)max_fds, sizeof *conns);
+    msg = malloc(opt_size);
+    if (!conns || !msg) die("malloc");
+    for (size_t i = 0; i < opt_size; i++) msg[i] = (char)('a' + i % 26);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* ---------- echo mode ---------- */
+
+static long long count, errors;
+static double bytes_total;
+
+/* Write as much of the current message as the kernel takes; returns -1 on error. */
+static int pump_send(int ep, int fd, struct conn *c) {
+    while (c->sent < opt_size) {
+        ssize_t n = write(fd, msg + c->sent, opt_size - c->sent);
+        if (n > 0) {
+            c->sent += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) {
+            if (!c->want_out) {
+                ep_ctl(ep, EPOLL_CTL_MOD, fd, EPOLLIN | EPOLLOUT);
+                c->want_out = 1;
+            }
+            return 0;
+        }
+        return -1;
+    }
+    if (c->want_out) {
+        ep_ctl(ep, EPOLL_CTL_MOD, fd, EPOLLIN);
+        c->want_out = 0;
+    }
+    return 0;
+}
+
+static void start_message(int ep, int fd, struct conn *c, uint64_t t) {
+    c->sent = 0;
+    c->received = 0;
+    c->t0 = t;
+    c->state = ST_WAITING;
+    if (pump_send(ep, fd, c) < 0) {
+        errors++;
+        close(fd);
+        c->state = ST_IDLE;
+    }
+}
+
+static void print_result(const char *m, double wall, double cpu) {
+    double rate = wall > 0 ? (double)count / wall : 0.0;
+    printf("{\"mode\": \"%s\", \"conns\": %d, \"size\": %zu, \"wall_s\": %.6f, \"count\": %lld, "
+           "\"rate\": %.3f, \"mib_s\": %.3f, \"p50_us\": %.3f, \"p99_us\": %.3f, "
+           "\"cpu_s\": %.6f, \"cpu_pct\": %.2f, \"errors\": %lld}\n",
+           m, opt_conns, opt_size, wall, count, rate, wall > 0 ? bytes_total / wall / 1048576.0 : 0.0,
+           hist_percentile_us(0.50), hist_percentile_us(0.99), cpu, wall > 0 ? 100.0 * cpu / wall : 0.0,
+           errors);
+    fflush(stdout);
+}
+
+static int run_echo(void) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) die("epoll_create1");
+    /* connect all first: blocking connects, then switch to non-blocking */
+    int *fds = calloc((size_t)opt_conns, sizeof *fds);
+    for (int i = 0; i < opt_conns; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) die("socket");
+        if (fd >= max_fds) die("fd table");
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0) die("connect");
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        fds[i] = fd;
+        ep_ctl(ep, EPOLL_CTL_ADD, fd, EPOLLIN);
+    }
+
+    uint64_t t_start = now_ns();
+    int measuring = opt_messages > 0 || opt_warmup <= 0;
+    uint64_t t_measure = t_start, t_end = t_start + (uint64_t)((opt_warmup + opt_duration) * 1e9);
+    double cpu0 = cpu_seconds();
+    if (measuring && opt_messages == 0) {
+        printf("mark start\n");
+        fflush(stdout);
+        t_end = t_start + (uint64_t)(opt_duration * 1e9);
+    } else if (!measuring) {
+        t_measure = t_start + (uint64_t)(opt_warmup * 1e9);
+    }
+
+    for (int i = 0; i < opt_conns; i++) start_message(ep, fds[i], &conns[fds[i]], t_start);
+
+    struct epoll_event evs[256];
+    int live = opt_conns;
+    for (;;) {
+        int n = epoll_wait(ep, evs, 256, 10);
+        if (n < 0 && errno != EINTR) die("epoll_wait");
+        uint64_t t = now_ns();
+        for (int k = 0; k < n; k++) {
+            int fd = evs[k].data.fd;
+            struct conn *c = &conns[fd];
+            if (c->state == ST_IDLE) continue;
+            if (evs[k].events & EPOLLOUT) {
+                if (pump_send(ep, fd, c) < 0) goto fail;
+            }
+            if (evs[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+                for (;;) {
+                    ssize_t r = read(fd, rbuf, sizeof rbuf);
+                    if (r > 0) {
+                        c->received += (size_t)r;
+                        if (c->received >= opt_size) break;
+                        continue;
+                    }
+                    if (r < 0 && errno == EINTR) continue;
+                    if (r < 0 && errno == EAGAIN) break;
+                    goto fail; /* EOF or error */
+                }
+                if (c->received >= opt_size && c->sent >= opt_size) {
+                    count++;
+                    bytes_total += (double)opt_size;
+                    hist_add(t - c->t0);
+                    if (opt_messages > 0 && count >= opt_messages) goto done;
+                    start_message(ep, fd, c, t);
+                    if (c->state == ST_IDLE) live--;
+                }
+            }
+            continue;
+        fail:
+            errors++;
+            ep_ctl(ep, EPOLL_CTL_DEL, fd, 0);
+            close(fd);
+            c->state = ST_IDLE;
+            live--;
+        }
+        if (live <= 0) break;
+        if (!measuring && t >= t_measure) {
+            measuring = 1;
+            count = 0;
+            bytes_total = 0;
+            hist_reset();
+            cpu0 = cpu_seconds();
+            t_measure = t;
+            printf("mark start\n");
+            fflush(stdout);
+        }
+        if (opt_messages == 0 && t >= t_end) break;
+    }
+done:;
+    uint64_t t_stop = now_ns();
+    double cpu = cpu_seconds() - cpu0;
+    if (opt_messages == 0) {
+        printf("mark end\n");
+        fflush(stdout);
+    }
+    print_result("echo", (double)(t_stop - t_measure) / 1e9, cpu);
+    return errors && count == 0 ? 1 : 0;
+}
+
+/* ---------- connect mode ---------- */
+
+static int open_slot(int ep, uint64_t t) {
+    int fd = start_connect();
+    if (fd < 0) {
+        errors++;
+        return -1;
+    }
+    if (fd >= max_fds) die("fd table");
+    struct conn *c = &conns[fd];
+    memset(c, 0, sizeof *c);
+    c->state = ST_CONNECTING;
+    c->t0 = t;
+    ep_ctl(ep, EPOLL_CTL_ADD, fd, EPOLLOUT);
+    return fd;
+}
+
+static int run_connect(void) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) die("epoll_create1");
+    uint64_t t_start = now_ns();
+    uint64_t t_measure = t_start + (uint64_t)(opt_warmup * 1e9);
+    uint64_t t_end = t_measure + (uint64_t)(opt_duration * 1e9);
+    int measuring = opt_warmup <= 0;
+    double cpu0 = cpu_seconds();
+    if (measuring) {
+        t_measure = t_start;
+        printf("mark start\n");
+        fflush(stdout);
+    }
+    int open_now = 0;
+    for (int i = 0; i < opt_conns; i++)
+        if (open_slot(ep, t_start) >= 0) open_now++;
+
+    struct epoll_event evs[256];
+    static const char ping[16] = "0123456789abcdef";
+    for (;;) {
+        int n = epoll_wait(ep, evs, 256, 10);
+        if (n < 0 && errno != EINTR) die("epoll_wait");
+        uint64_t t = now_ns();
+        int reopen = 0;
+        for (int k = 0; k < n; k++) {
+            int fd = evs[k].data.fd;
+            struct conn *c = &conns[fd];
+            if (c->state == ST_CONNECTING) {
+                if (socket_error(fd) != 0) goto fail;
+                if (write(fd, ping, sizeof ping) != (ssize_t)sizeof ping) goto fail;
+                c->state = ST_WAITING;
+                c->received = 0;
+                ep_ctl(ep, EPOLL_CTL_MOD, fd, EPOLLIN);
+            } else if (c->state == ST_WAITING) {
+                ssize_t r = read(fd, rbuf, sizeof rbuf);
+                if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+                if (r <= 0) goto fail;
+                c->received += (size_t)r;
+                if (c->received >= sizeof ping) {
+                    count++;
+                    hist_add(t - c->t0);
+                    close(fd); /* closing also removes it from the epoll set */
+                    c->state = ST_IDLE;
+                    reopen++;
+                }
+            }
+            continue;
+        fail:
+            errors++;
+            close(fd);
+            c->state = ST_IDLE;
+            reopen++;
+        }
+        for (int i = 0; i < reopen; i++)
+            if (open_slot(ep, t) < 0) open_now--;
+        if (open_now <= 0) {
+            fprintf(stderr, "loadgen: cannot open connections\n");
+            break;
+        }
+        if (!measuring && t >= t_measure) {
+            measuring = 1;
+            count = 0;
+            errors = 0;
+            hist_reset();
+            cpu0 = cpu_seconds();
+            t_measure = t;
+            printf("mark start\n");
+            fflush(stdout);
+        }
+        if (t >= t_end) break;
+    }
+    uint64_t t_stop = now_ns();
+    double cpu = cpu_seconds() - cpu0;
+    printf("mark end\n");
+    fflush(stdout);
+    opt_size = 16;
+    print_result("connect", (double)(t_stop - t_measure) / 1e9, cpu);
+    return count == 0 ? 1 : 0;
+}
+
+/* ---------- idle mode ---------- */
+
+static int run_idle(void) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) die("epoll_create1");
+    const int inflight_max = 32;
+    int opened = 0, ready = 0, inflight = 0;
+    uint64_t t_start = now_ns();
+    uint64_t deadline = t_start + 120ull * 1000000000ull;
+    struct epoll_event evs[256];
+    while (ready < opt_conns) {
+        while (inflight < inflight_max && opened < opt_conns) {
+            int fd = open_slot(ep, now_ns());
+            if (fd < 0) {
+                fprintf(stderr, "loadgen: socket/connect failed after %d connections: %s\n", opened,
+                        strerror(errno));
+                goto report;
+            }
+            opened++;
+            inflight++;
+        }
+        int n = epoll_wait(ep, evs, 256, 100);
+        if (n < 0 && errno != EINTR) die("epoll_wait");
+        for (int k = 0; k < n; k++) {
+            int fd = evs[k].data.fd;
+            struct conn *c = &conns[fd];
+            if (c->state == ST_CONNECTING) {
+                if (socket_error(fd) != 0 || write(fd, "x", 1) != 1) {
+                    errors++;
+                    close(fd);
+                    c->state = ST_IDLE;
+                    inflight--;
+                    opened--;
+                    continue;
+                }
+                c->state = ST_WAITING;
+                ep_ctl(ep, EPOLL_CTL_MOD, fd, EPOLLIN);
+            } else if (c->state == ST_WAITING) {
+                ssize_t r = read(fd, rbuf, sizeof rbuf);
+                if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+                if (r <= 0) {
+                    errors++;
+                    close(fd);
+                    c->state = ST_IDLE;
+                    inflight--;
+                    opened--;
+                    continue;
+                }
+                c->state = ST_IDLE; /* established and echoed: now idle, kept open */
+                ep_ctl(ep, EPOLL_CTL_DEL, fd, 0);
+                inflight--;
+                ready++;
+            }
+        }
+        if (errors > 1000 || now_ns() > deadline) {
+            fprintf(stderr, "loadgen: gave up with %d of %d connections ready\n", ready, opt_conns);
+            break;
+        }
+    }
+report:
+    printf("ready {\"mode\": \"idle\", \"conns\": %d, \"ready\": %d, \"errors\": %lld, \"wall_s\": %.6f}\n",
+           opt_conns, ready, errors, (double)(now_ns() - t_start) / 1e9);
+    fflush(stdout);
+    /* hold the connections until stdin closes */
+    char b[64];
+    while (read(0, b, sizeof b) > 0) {
+    }
+    return ready == opt_conns ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    parse(argc, argv);
+    setup();
+    if (!strcmp(mode, "echo")) return run_echo();
+    if (!strcmp(mode, "connect")) return run_connect();
+    if (!strcmp(mode, "idle")) return run_idle();
+    usage();
+    return 2;
+}
