@@ -1,0 +1,14 @@
+# fastreactor._core: the compiled engine, one module built from one file per concern.
+# cython: language_level=3
+import os
+
+from libc.stdint cimport uint32_t, uint64_t
+from compat cimport *
+
+include "poller.pyx"
+include "handle.pyx"
+include "timers.pyx"
+include "waker.pyx"
+include "loop.pyx"
+include "tcp.pyx"
+include "framing.pyx"

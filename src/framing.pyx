@@ -1,0 +1,1 @@
+# Compiled framing helpers: owned by the framing work (issue 4).

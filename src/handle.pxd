@@ -1,0 +1,14 @@
+cdef class Loop
+
+
+cdef class Handle:
+    """A descriptor the loop watches; subclasses react to readiness."""
+    cdef Loop loop
+    cdef int fd
+    cdef int interest
+    cdef object on_readable(self)
+    cdef object on_writable(self)
+
+
+cdef class SelectableHandle(Handle):
+    cdef readonly object selectable

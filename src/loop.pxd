@@ -1,0 +1,34 @@
+from cpython.object cimport PyObject
+
+
+cdef class Loop:
+    cdef readonly Poller poller
+    cdef PyObject **handles
+    cdef unsigned int *generations
+    cdef int table_size
+    cdef FiredEvent *fired
+    cdef TimerHeap timers
+    cdef object thread_calls
+    cdef Waker waker
+    cdef char *read_buffer
+    cdef public object api
+    cdef public bint _started
+    cdef public bint _stopped
+    cdef public bint _justStopped
+    cdef public bint running
+    cdef readonly dict selectables
+    cdef object __weakref__
+
+    cdef int grow_table(self, int fd) except -1
+    cdef int set_interest(self, Handle handle, int events) except -1
+    cdef int forget(self, Handle handle, bint closing) except -1
+    cdef int dispatch(self, int count) except -1
+    cdef int run_thread_calls(self) except -1
+    cdef int run_due_timers(self) except -1
+    cdef double poll_timeout(self)
+    cdef int poll_once(self, double timeout) except -1
+    cdef void report(self, str why, object exc_info_source=*)
+    cdef DelayedCall schedule(self, double delay, object func, tuple args, dict kw)
+    cdef SelectableHandle selectable_handle(self, selectable)
+    cdef int update_selectable(self, selectable, int add, int remove) except -1
+    cdef list watched(self, int mask)

@@ -1,0 +1,382 @@
+# Loop: the engine. One thread: run queued thread calls, run due timers, poll (timeout = next timer),
+# dispatch every ready descriptor through a C table indexed by fd, repeat. The faces (native and
+# Twisted) subclass it and supply run/stop/system events and the types it reports with (`api`).
+import collections
+import os
+
+from cpython.exc cimport PyErr_CheckSignals
+from cpython.object cimport PyCallable_Check
+from cpython.ref cimport Py_INCREF, Py_DECREF
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memset
+
+cdef enum:
+    READ_CHUNK = 65536
+
+READ_CHUNK_SIZE = READ_CHUNK
+
+
+cdef class Loop:
+    """The compiled event loop: fd table, poller, timer heap, thread-call queue, waker.
+
+    Loop(poller=None): `poller` names the backend ("epoll", "kqueue", "poll", "select"); None takes
+    the FASTREACTOR_POLLER environment variable, else the best the platform has.
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        self.handles = NULL
+        self.generations = NULL
+        self.table_size = 0
+        self.fired = NULL
+        self.read_buffer = NULL
+
+    def __init__(self, poller=None):
+        if poller is None:
+            poller = os.environ.get("FASTREACTOR_POLLER") or None
+        self.poller = make_poller(poller)
+        self.fired = <FiredEvent *>malloc(sizeof(FiredEvent) * self.poller.max_events)
+        self.read_buffer = <char *>malloc(READ_CHUNK)
+        if self.fired == NULL or self.read_buffer == NULL:
+            raise MemoryError()
+        self.timers = TimerHeap()
+        self.thread_calls = collections.deque()
+        self._started = False
+        self._stopped = True
+        self._justStopped = False
+        self.running = False
+        self.selectables = {}
+        self.waker = Waker(self)
+        self.set_interest(self.waker, EV_READ)
+
+    def __dealloc__(self):
+        cdef int fd
+        if self.handles != NULL:
+            for fd in range(self.table_size):
+                if self.handles[fd] != NULL:
+                    Py_DECREF(<object>self.handles[fd])
+                    self.handles[fd] = NULL
+        free(self.handles)
+        free(self.generations)
+        free(self.fired)
+        free(self.read_buffer)
+
+    # ---- descriptor table -------------------------------------------------------------------------
+
+    cdef int grow_table(self, int fd) except -1:
+        cdef int size = max(fd + 1, self.table_size * 2, 256)
+        cdef PyObject **handles = <PyObject **>realloc(self.handles, sizeof(PyObject *) * size)
+        if handles == NULL:
+            raise MemoryError()
+        self.handles = handles
+        cdef unsigned int *generations = <unsigned int *>realloc(self.generations, sizeof(unsigned int) * size)
+        if generations == NULL:
+            raise MemoryError()
+        self.generations = generations
+        memset(&self.handles[self.table_size], 0, sizeof(PyObject *) * (size - self.table_size))
+        memset(&self.generations[self.table_size], 0, sizeof(unsigned int) * (size - self.table_size))
+        self.table_size = size
+        return 0
+
+    cdef int set_interest(self, Handle handle, int events) except -1:
+        """Watch `handle` for exactly `events` (EV_READ|EV_WRITE); 0 stops watching it."""
+        cdef int fd = handle.fd
+        if events == handle.interest:
+            return 0
+        if events == 0:
+            return self.forget(handle, False)
+        if handle.interest == 0:
+            if fd < 0:
+                raise ValueError("cannot watch a closed descriptor")
+            if fd >= self.table_size:
+                self.grow_table(fd)
+            if self.handles[fd] != NULL:
+                raise ValueError("fd %d is already watched by %r" % (fd, <object>self.handles[fd]))
+            self.poller.register(fd, events)
+            Py_INCREF(handle)
+            self.handles[fd] = <PyObject *>handle
+        else:
+            self.poller.modify(fd, events)
+        handle.interest = events
+        return 0
+
+    cdef int forget(self, Handle handle, bint closing) except -1:
+        """Stop watching `handle`; `closing` says its fd is about to be closed (epoll skips the syscall)."""
+        cdef int fd = handle.fd
+        if handle.interest == 0:
+            return 0
+        handle.interest = 0
+        self.generations[fd] += 1
+        self.handles[fd] = NULL
+        try:
+            self.poller.unregister(fd, closing)
+        finally:
+            Py_DECREF(handle)
+        return 0
+
+    # ---- one iteration ----------------------------------------------------------------------------
+
+    cdef int dispatch(self, int count) except -1:
+        cdef int i, fd, events
+        cdef unsigned int generation
+        cdef Handle handle
+        for i in range(count):
+            fd = self.fired[i].fd
+            self.fired[i].generation = self.generations[fd] if fd < self.table_size else 0
+        for i in range(count):
+            fd = self.fired[i].fd
+            if fd >= self.table_size or self.handles[fd] == NULL:
+                continue
+            generation = self.fired[i].generation
+            if self.generations[fd] != generation:
+                continue    # the descriptor was closed (and maybe reused) since this report
+            handle = <Handle>self.handles[fd]
+            events = self.fired[i].events & handle.interest
+            if events & EV_READ:
+                try:
+                    handle.on_readable()
+                except Exception:
+                    self.report("Unhandled error while handling a readable descriptor")
+                if self.generations[fd] != generation:
+                    continue
+                events = self.fired[i].events & handle.interest
+            if events & EV_WRITE:
+                try:
+                    handle.on_writable()
+                except Exception:
+                    self.report("Unhandled error while handling a writable descriptor")
+        return 0
+
+    cdef int run_thread_calls(self) except -1:
+        cdef Py_ssize_t n = len(self.thread_calls)
+        popleft = self.thread_calls.popleft
+        while n > 0:
+            n -= 1
+            func, args, kw = popleft()
+            try:
+                func(*args, **kw)
+            except Exception:
+                self.report("Unhandled error in a call from a thread: %r" % (func,))
+        return 0
+
+    cdef int run_due_timers(self) except -1:
+        cdef TimerHeap heap = self.timers
+        cdef DelayedCall call
+        cdef double now
+        cdef unsigned long long first_new
+        cdef list held = None
+        if heap.size == 0:
+            return 0
+        now = fr_wall_seconds()
+        first_new = heap.next_seq
+        while heap.size and (<DelayedCall>heap.items[0]).time <= now:
+            call = heap.pop()
+            if call.seq >= first_new:
+                # Scheduled by a call of this pass: it runs on the next pass, as in Twisted.
+                if held is None:
+                    held = []
+                held.append(call)
+                continue
+            call.called = 1
+            func = call.func
+            args = call.args
+            kw = call.kw
+            call.func = call.args = call.kw = None
+            try:
+                if kw:
+                    func(*args, **kw)
+                else:
+                    func(*args)
+            except Exception:
+                self.report("Unhandled error in a timed call of %r" % (func,))
+        if held is not None:
+            for call in held:
+                heap.insert(call)
+        return 0
+
+    cdef double poll_timeout(self):
+        cdef double timeout
+        if self.thread_calls or self._justStopped or not self.running:
+            return 0.0
+        if self.timers.size == 0:
+            return -1.0
+        timeout = (<DelayedCall>self.timers.items[0]).time - fr_wall_seconds()
+        return timeout if timeout > 0.0 else 0.0
+
+    cdef int poll_once(self, double timeout) except -1:
+        cdef int count = self.poller.wait(timeout, self.fired)
+        # Python-level signal handlers run here, between syscalls, never inside one.
+        PyErr_CheckSignals()
+        if count > 0:
+            self.dispatch(count)
+        return 0
+
+    cdef void report(self, str why, object exc_info_source=None):
+        """Log the exception being handled, with `why`, through the face's logger; never raises."""
+        try:
+            self.api.logError(why)
+        except BaseException:
+            pass
+
+    # ---- Python-facing engine API ------------------------------------------------------------------
+
+    def _mainLoop(self):
+        """Run iterations until the reactor is crashed/stopped (the face's run() calls this)."""
+        while self._started:
+            if self.thread_calls:
+                self.run_thread_calls()
+            self.run_due_timers()
+            if self._justStopped:
+                self._justStopped = False
+                self.fireSystemEvent("shutdown")
+            if not self._started:
+                break
+            self.poll_once(self.poll_timeout())
+
+    def iterate(self, delay=0.0):
+        """Run one iteration by hand: thread calls, due timers, then poll for up to `delay` seconds."""
+        if self.thread_calls:
+            self.run_thread_calls()
+        self.run_due_timers()
+        self.poll_once(float(delay))
+
+    def seconds(self):
+        """The current time as a float of seconds since the epoch (Twisted's runtime clock)."""
+        return fr_wall_seconds()
+
+    cdef DelayedCall schedule(self, double delay, object func, tuple args, dict kw):
+        cdef DelayedCall call = DelayedCall.__new__(DelayedCall)
+        call.loop = self
+        call.time = fr_wall_seconds() + delay
+        call.func = func
+        call.args = args
+        call.kw = kw if kw else None
+        self.timers.push(call)
+        return call
+
+    def callLater(self, delay, callable, *args, **kw):
+        """Call `callable(*args, **kw)` `delay` seconds from now; returns a DelayedCall.
+
+        Raises TypeError if `callable` is not callable or `delay` is not a number, ValueError if
+        `delay` is negative or not finite; nothing is scheduled then.
+        """
+        cdef double d
+        try:
+            d = delay
+        except TypeError:
+            raise TypeError("callLater delay must be a number, not %s" % (type(delay).__name__,)) from None
+        if not d >= 0.0 or d == float("inf"):
+            raise ValueError("callLater delay must be a finite number >= 0, not %r" % (delay,))
+        if not PyCallable_Check(callable):
+            raise TypeError("callLater needs a callable, got %r" % (callable,))
+        return self.schedule(d, callable, args, kw)
+
+    def getDelayedCalls(self):
+        """The DelayedCalls that are scheduled and neither called nor cancelled."""
+        return self.timers.calls()
+
+    def callFromThread(self, callable, *args, **kw):
+        """Run `callable(*args, **kw)` in the reactor thread soon; safe to call from any thread."""
+        if not PyCallable_Check(callable):
+            raise TypeError("callFromThread needs a callable, got %r" % (callable,))
+        self.thread_calls.append((callable, args, kw))
+        self.waker.wake()
+
+    def wakeUp(self):
+        """Make a sleeping poll return now (thread-safe)."""
+        self.waker.wake()
+
+    def _pollerName(self):
+        return self.poller.name
+
+    def _signalWakeupHandle(self):
+        """A pipe-based waker registered with this loop, for signal.set_wakeup_fd."""
+        waker = Waker(self, False)
+        self.set_interest(waker, EV_READ)
+        return waker
+
+    def _closeWaker(self, Waker waker):
+        self.forget(waker, True)
+        waker.close()
+
+    # ---- IReactorFDSet: Python selectables ---------------------------------------------------------
+
+    cdef SelectableHandle selectable_handle(self, selectable):
+        cdef SelectableHandle handle = self.selectables.get(selectable)
+        if handle is None:
+            fd = selectable.fileno()
+            if fd is None or fd < 0:
+                raise ValueError("%r has no open file descriptor" % (selectable,))
+            handle = SelectableHandle(self, selectable, fd)
+            self.selectables[selectable] = handle
+        return handle
+
+    cdef int update_selectable(self, selectable, int add, int remove) except -1:
+        cdef SelectableHandle handle
+        if remove and selectable not in self.selectables:
+            return 0
+        handle = self.selectable_handle(selectable)
+        events = (handle.interest | add) & ~remove
+        if events == 0:
+            self.forget(handle, False)
+            del self.selectables[selectable]
+        else:
+            self.set_interest(handle, events)
+        return 0
+
+    def addReader(self, reader):
+        """Watch `reader` (fileno(), doRead()) for readability."""
+        self.update_selectable(reader, EV_READ, 0)
+
+    def addWriter(self, writer):
+        """Watch `writer` (fileno(), doWrite()) for writability."""
+        self.update_selectable(writer, EV_WRITE, 0)
+
+    def removeReader(self, reader):
+        """Stop watching `reader` for readability (no error if it was not watched)."""
+        self.update_selectable(reader, 0, EV_READ)
+
+    def removeWriter(self, writer):
+        """Stop watching `writer` for writability (no error if it was not watched)."""
+        self.update_selectable(writer, 0, EV_WRITE)
+
+    cdef list watched(self, int mask):
+        cdef int fd
+        cdef list result = []
+        for fd in range(self.table_size):
+            if self.handles[fd] == NULL:
+                continue
+            handle = <object>self.handles[fd]
+            if isinstance(handle, Waker) or not ((<Handle>handle).interest & mask):
+                continue
+            result.append((<SelectableHandle>handle).selectable if isinstance(handle, SelectableHandle) else handle)
+        return result
+
+    def getReaders(self):
+        """Everything watched for reading: selectables, transports and ports (not the wakers)."""
+        return self.watched(EV_READ)
+
+    def getWriters(self):
+        """Everything watched for writing (not the wakers)."""
+        return self.watched(EV_WRITE)
+
+    def removeAll(self):
+        """Stop watching everything but the wakers; return what was watched."""
+        cdef int fd
+        cdef list removed = []
+        for fd in range(self.table_size):
+            if self.handles[fd] == NULL:
+                continue
+            handle = <object>self.handles[fd]
+            if isinstance(handle, Waker):
+                continue
+            self.forget(<Handle>handle, False)
+            removed.append((<SelectableHandle>handle).selectable if isinstance(handle, SelectableHandle) else handle)
+        self.selectables.clear()
+        return removed
+
+    def _handleCount(self):
+        cdef int fd, n = 0
+        for fd in range(self.table_size):
+            if self.handles[fd] != NULL:
+                n += 1
+        return n

@@ -1,0 +1,543 @@
+# TCP: the connection transport and the listening port's accept loop. The per-message path is
+# poll -> recv into a reused buffer -> bytes -> protocol.dataReceived -> write -> send, with no
+# epoll_ctl unless the kernel refuses part of a write.
+import socket as _socket
+
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memset
+
+cdef enum:
+    ACCEPT_BATCH_MAX = 1000
+
+ACCEPT_RETRY_DELAY = 0.1   # seconds to wait after EMFILE/ENFILE before accepting again
+
+
+cdef object make_address(Loop loop, const sockaddr *sa):
+    """An IPv4Address/IPv6Address (of the face's types) for a socket address."""
+    cdef char host[64]
+    cdef int port
+    cdef unsigned int flowinfo, scope
+    cdef int family = fr_sockaddr_parts(sa, host, sizeof(host), &port, &flowinfo, &scope)
+    if family == AF_INET:
+        return loop.api.IPv4Address("TCP", host.decode("ascii"), port)
+    if family == AF_INET6:
+        return loop.api.IPv6Address("TCP", host.decode("ascii"), port, flowinfo, scope)
+    return None
+
+
+cdef object socket_error(int err, str what):
+    return OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+
+cdef class TCPConnection(Handle):
+    """A connected TCP socket: Twisted's ITCPTransport (plus IProducer/IConsumer) on a raw fd.
+
+    write() sends at once when nothing is queued; what the kernel does not take is queued and sent
+    when the socket is writable. loseConnection() sends everything queued first; abortConnection()
+    drops it and resets the connection. The protocol's connectionLost runs exactly once.
+    """
+
+    def __init__(self, Loop loop, int fd, int family, peer=None):
+        self.loop = loop
+        self.fd = fd
+        self.family = family
+        self.peer = peer
+        self.connected = 1
+        self.bufferSize = 65536
+        self.low_water = 0
+
+    def __dealloc__(self):
+        # Only reached for a transport that never closed (its loop was discarded while it was open).
+        if self.fd >= 0 and self.socket_object is None:
+            close(self.fd)
+
+    def __repr__(self):
+        return "<%s fd=%d connected=%d peer=%r>" % (type(self).__name__, self.fd, self.connected, self.peer)
+
+    # ---- used by the port and the connector ------------------------------------------------------
+
+    def _attach(self, protocol):
+        """Start reading and hand this transport to `protocol.makeConnection`."""
+        self.protocol = protocol
+        self.half_closeable = self.loop.api.isHalfCloseable(protocol)
+        self.start_reading()
+        protocol.makeConnection(self)
+
+    cdef int start_reading(self) except -1:
+        if self.fd >= 0:
+            self.loop.set_interest(self, self.interest | EV_READ)
+        return 0
+
+    cdef int stop_reading(self) except -1:
+        if self.fd >= 0:
+            self.loop.set_interest(self, self.interest & ~EV_READ)
+        return 0
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    cdef object on_readable(self):
+        cdef ssize_t n = recv(self.fd, self.loop.read_buffer, READ_CHUNK, 0)
+        if n > 0:
+            data = PyBytes_FromStringAndSize(self.loop.read_buffer, n)
+            try:
+                self.protocol.dataReceived(data)
+            except Exception as e:
+                self.loop.report("Unhandled Error in dataReceived of %r" % (self.protocol,))
+                self.lose(self.loop.api.Failure(e))
+            return None
+        if n == 0:
+            self.read_eof()
+            return None
+        if errno == EAGAIN or errno == EWOULDBLOCK or errno == EINTR:
+            return None
+        self.lose(self.loop.api.Failure(self.loop.api.ConnectionLost("Connection lost")))
+
+    cdef int read_eof(self) except -1:
+        api = self.loop.api
+        if not self.half_closeable:
+            self.lose(api.Failure(api.ConnectionDone("Connection done")))
+            return 0
+        # IHalfCloseableProtocol: the peer finished sending; we may go on writing.
+        self.stop_reading()
+        self.read_shut = True
+        try:
+            self.protocol.readConnectionLost()
+        except Exception as e:
+            self.loop.report("Unhandled Error in readConnectionLost of %r" % (self.protocol,))
+            self.lose(api.Failure(e))
+        return 0
+
+    # ---- writing ---------------------------------------------------------------------------------
+
+    def write(self, data):
+        """Send `data` (bytes) in order; queued if the kernel is not ready. Ignored once the
+        connection is closed (or its write side shut down); TypeError for anything but bytes."""
+        cdef ssize_t sent, n
+        if type(data) is not bytes:
+            if not isinstance(data, bytes):
+                raise TypeError("Data must be bytes, not %s" % (type(data).__name__,))
+        if not self.connected or self.write_shut or self.aborting:
+            return
+        n = PyBytes_GET_SIZE(data)
+        if n == 0:
+            return
+        if self.write_pending or self.write_errno or (self.producer is not None and not self.streamingProducer):
+            self.enqueue(data, 0)
+            return
+        sent = send(self.fd, PyBytes_AS_STRING(data), n, FR_SEND_FLAGS)
+        if sent == n:
+            return
+        if sent < 0:
+            if errno == EAGAIN or errno == EWOULDBLOCK or errno == ENOBUFS or errno == EINTR:
+                sent = 0
+            else:
+                # Reported from on_writable: a write never calls back into the protocol.
+                self.write_errno = errno
+                self.loop.set_interest(self, self.interest | EV_WRITE)
+                return
+        self.enqueue(data, sent)
+
+    def writeSequence(self, iovec):
+        """Write each bytes object of `iovec` in order (TypeError if any is not bytes; then nothing
+        is written)."""
+        chunks = list(iovec)
+        for chunk in chunks:
+            if not isinstance(chunk, bytes):
+                raise TypeError("Data must be bytes, not %s" % (type(chunk).__name__,))
+        if not self.connected or self.write_shut or self.aborting:
+            return
+        for chunk in chunks:
+            if PyBytes_GET_SIZE(chunk):
+                self.enqueue(chunk, 0)
+        if self.write_pending and not self.write_errno and (self.producer is None or self.streamingProducer):
+            self.flush()
+
+    cdef int enqueue(self, object data, Py_ssize_t offset) except -1:
+        if self.write_chunks is None:
+            self.write_chunks = [data]
+            self.write_offset = offset
+        else:
+            self.write_chunks.append(data)
+        self.write_pending += PyBytes_GET_SIZE(data) - offset
+        if not (self.interest & EV_WRITE):
+            self.loop.set_interest(self, self.interest | EV_WRITE)
+        self.maybe_pause_producer()
+        return 0
+
+    cdef int maybe_pause_producer(self) except -1:
+        if self.producer is not None and self.streamingProducer and self.write_pending > self.bufferSize:
+            self.producerPaused = True
+            self.producer.pauseProducing()
+        return 0
+
+    cdef int flush(self) except -1:
+        """Send what the kernel takes of the queue; return -1... never: errors set write_errno."""
+        cdef iovec vec[64]
+        cdef msghdr msg
+        cdef Py_ssize_t i, count, sent, length
+        cdef list chunks
+        cdef object chunk
+        memset(&msg, 0, sizeof(msg))
+        while self.write_pending and not self.write_errno:
+            chunks = self.write_chunks
+            count = min(len(chunks), FR_IOV_BATCH)
+            for i in range(count):
+                chunk = chunks[i]
+                vec[i].iov_base = PyBytes_AS_STRING(chunk)
+                vec[i].iov_len = PyBytes_GET_SIZE(chunk)
+            vec[0].iov_base = <char *>vec[0].iov_base + self.write_offset
+            vec[0].iov_len -= self.write_offset
+            msg.msg_iov = vec
+            msg.msg_iovlen = count
+            sent = sendmsg(self.fd, &msg, FR_SEND_FLAGS)
+            if sent < 0:
+                if errno == EAGAIN or errno == EWOULDBLOCK or errno == ENOBUFS or errno == EINTR:
+                    return 0
+                self.write_errno = errno
+                return 0
+            self.write_pending -= sent
+            # Drop the chunks that went out whole; keep an offset into the first partial one.
+            sent += self.write_offset
+            i = 0
+            while i < count:
+                length = PyBytes_GET_SIZE(chunks[i])
+                if sent < length:
+                    break
+                sent -= length
+                i += 1
+            del chunks[:i]
+            self.write_offset = sent
+            if i < count:
+                return 0    # the kernel took less than offered: wait for writability
+        if not self.write_pending:
+            self.write_chunks = None
+            self.write_offset = 0
+        return 0
+
+    cdef object on_writable(self):
+        api = self.loop.api
+        if self.write_pending:
+            self.flush()
+        if self.write_errno:
+            self.lose(api.Failure(api.ConnectionLost("Connection lost")))
+            return None
+        if self.write_pending:
+            if (self.producer is not None and self.streamingProducer and self.producerPaused
+                    and self.write_pending <= self.low_water):
+                self.producerPaused = False
+                self.producer.resumeProducing()
+            return None
+        self.loop.set_interest(self, self.interest & ~EV_WRITE)
+        if self.producer is not None and (not self.streamingProducer or self.producerPaused):
+            self.producerPaused = False
+            self.producer.resumeProducing()
+        elif self.disconnecting:
+            self.lose(api.Failure(api.ConnectionDone("Connection done")))
+        elif self.write_shut_requested and not self.write_shut:
+            self.write_shut = True
+            shutdown(self.fd, SHUT_WR)
+            if self.half_closeable:
+                try:
+                    self.protocol.writeConnectionLost()
+                except Exception as e:
+                    self.loop.report("Unhandled Error in writeConnectionLost of %r" % (self.protocol,))
+                    self.lose(api.Failure(e))
+        return None
+
+    # ---- closing ---------------------------------------------------------------------------------
+
+    def loseConnection(self):
+        """Close once everything written so far is sent (and a registered producer is done)."""
+        if self.connected and not self.disconnecting:
+            if self.write_shut:
+                self.stop_reading()
+                self.loop.set_interest(self, 0)
+                self.lose(self.loop.api.Failure(self.loop.api.ConnectionDone("Connection done")))
+            else:
+                self.stop_reading()
+                self.loop.set_interest(self, self.interest | EV_WRITE)
+                self.disconnecting = 1
+
+    def loseWriteConnection(self):
+        """Shut down the write side (a FIN) once the queue is sent; reading goes on."""
+        self.write_shut_requested = True
+        if self.connected and self.fd >= 0:
+            self.loop.set_interest(self, self.interest | EV_WRITE)
+
+    def abortConnection(self):
+        """Close now, dropping anything queued, with an RST; connectionLost gets ConnectionAborted
+        on the next iteration."""
+        if self.disconnected or self.aborting:
+            return
+        self.aborting = True
+        self.loop.set_interest(self, 0)
+        self.loop.callLater(0, self._abort)
+
+    def _abort(self):
+        self.lose(self.loop.api.Failure(self.loop.api.ConnectionAborted()))
+
+    def connectionLost(self, reason):
+        """Tear the connection down now with `reason` (a Failure); used by the faces."""
+        self.lose(reason)
+
+    cdef int close_socket(self, bint abortive) except -1:
+        cdef int fd = self.fd
+        if fd < 0:
+            return 0
+        self.loop.forget(self, not self.handle_exposed)
+        self.fd = -1
+        if abortive:
+            fr_set_abortive_close(fd)
+        if self.socket_object is not None:
+            self.socket_object.detach()
+        close(fd)
+        return 0
+
+    cdef int lose(self, object reason) except -1:
+        """Twisted's Connection.connectionLost: once, in Twisted's order."""
+        if self.disconnected:
+            return 0
+        api = self.loop.api
+        self.disconnected = 1
+        self.connected = 0
+        producer = self.producer
+        self.producer = None
+        if producer is not None:
+            try:
+                producer.stopProducing()
+            except Exception:
+                self.loop.report("Error stopping producer")
+        self.close_socket(reason.check(api.ConnectionAborted) is not None)
+        self.write_chunks = None
+        self.write_pending = 0
+        protocol = self.protocol
+        self.protocol = None
+        if protocol is not None:
+            try:
+                protocol.connectionLost(reason)
+            except Exception:
+                self.loop.report("Unhandled Error in connectionLost of %r" % (protocol,))
+        connector = self.connector
+        if connector is not None:
+            self.connector = None
+            try:
+                connector.connectionLost(reason)
+            except Exception:
+                self.loop.report("Unhandled Error in clientConnectionLost of %r" % (connector,))
+        return 0
+
+    # ---- producer / consumer ---------------------------------------------------------------------
+
+    def pauseProducing(self):
+        """Stop reading from the socket (IPushProducer)."""
+        self.stop_reading()
+
+    def resumeProducing(self):
+        """Resume reading from the socket (IPushProducer), unless disconnecting."""
+        if self.connected and not self.disconnecting and not self.read_shut:
+            self.start_reading()
+
+    def stopProducing(self):
+        """Same as loseConnection (IProducer)."""
+        self.loseConnection()
+
+    def registerProducer(self, producer, streaming):
+        """Register a push (streaming=True) or pull producer, as Twisted's transports do:
+        push producers are paused above the high-water mark and resumed when the queue drains to
+        the low one; pull producers are asked for more each time the queue empties."""
+        if self.producer is not None:
+            raise RuntimeError("Cannot register producer %s, because producer %s was never "
+                               "unregistered." % (producer, self.producer))
+        if self.disconnected:
+            producer.stopProducing()
+            return
+        self.producer = producer
+        self.streamingProducer = bool(streaming)
+        self.producerPaused = False
+        if not streaming:
+            producer.resumeProducing()
+
+    def unregisterProducer(self):
+        """Forget the producer; a pending loseConnection proceeds."""
+        self.producer = None
+        if self.connected and self.disconnecting:
+            self.loop.set_interest(self, self.interest | EV_WRITE)
+
+    def setWriteBufferLimits(self, high=None, low=None):
+        """Set the queue size above which a push producer is paused (default 64 KiB, Twisted's
+        bufferSize) and at or below which it is resumed (default 0: when the queue is empty)."""
+        if high is not None:
+            if high < 0:
+                raise ValueError("high must be >= 0")
+            self.bufferSize = high
+        if low is not None:
+            if low < 0 or low > self.bufferSize:
+                raise ValueError("low must be between 0 and high")
+            self.low_water = low
+
+    def getWriteBufferSize(self):
+        """Bytes queued and not yet taken by the kernel."""
+        return self.write_pending
+
+    # ---- addresses and socket options ------------------------------------------------------------
+
+    def getPeer(self):
+        """The remote address (IPv4Address/IPv6Address)."""
+        cdef sockaddr_storage ss
+        cdef socklen_t length = sizeof(ss)
+        if self.peer is None and self.fd >= 0:
+            if getpeername(self.fd, <sockaddr *>&ss, &length) == 0:
+                self.peer = make_address(self.loop, <sockaddr *>&ss)
+        return self.peer
+
+    def getHost(self):
+        """The local address (IPv4Address/IPv6Address)."""
+        cdef sockaddr_storage ss
+        cdef socklen_t length = sizeof(ss)
+        if self.host is None and self.fd >= 0:
+            if getsockname(self.fd, <sockaddr *>&ss, &length) == 0:
+                self.host = make_address(self.loop, <sockaddr *>&ss)
+        return self.host
+
+    cdef int set_option(self, int level, int name, value) except -1:
+        if self.fd < 0:
+            raise socket_error(EBADF, "setsockopt")
+        if fr_set_int_option(self.fd, level, name, 1 if value else 0) < 0:
+            raise socket_error(errno, "setsockopt")
+        return 0
+
+    cdef int get_option(self, int level, int name) except -2:
+        if self.fd < 0:
+            raise socket_error(EBADF, "getsockopt")
+        cdef int value = fr_get_int_option(self.fd, level, name)
+        if value < 0:
+            raise socket_error(errno, "getsockopt")
+        return value
+
+    def setTcpNoDelay(self, enabled):
+        """Turn Nagle's algorithm off (True) or on (False)."""
+        self.set_option(IPPROTO_TCP, TCP_NODELAY, enabled)
+
+    def getTcpNoDelay(self):
+        return bool(self.get_option(IPPROTO_TCP, TCP_NODELAY))
+
+    def setTcpKeepAlive(self, enabled):
+        """Turn TCP keepalive probes on or off."""
+        self.set_option(SOL_SOCKET, SO_KEEPALIVE, enabled)
+
+    def getTcpKeepAlive(self):
+        return bool(self.get_option(SOL_SOCKET, SO_KEEPALIVE))
+
+    def getHandle(self):
+        """A socket.socket for this connection's descriptor (owned by the transport: do not close it)."""
+        if self.socket_object is None and self.fd >= 0:
+            self.handle_exposed = True
+            self.socket_object = _socket.socket(self.family, _socket.SOCK_STREAM, 0, self.fd)
+        return self.socket_object
+
+    @property
+    def socket(self):
+        return self.getHandle()
+
+    def fileno(self):
+        """The socket's descriptor, or -1 once closed."""
+        return self.fd
+
+    def logPrefix(self):
+        protocol = self.protocol
+        return type(protocol).__name__ if protocol is not None else type(self).__name__
+
+    @property
+    def disconnected_reason_pending(self):
+        return self.write_errno != 0
+
+
+cdef class TCPPort(Handle):
+    """The accept loop of a listening socket: per readiness, up to number_accepts connections, each
+    given `factory.buildProtocol(addr)` and a TCPConnection (None from buildProtocol closes it)."""
+
+    def __init__(self, Loop loop, factory, connection_class=TCPConnection):
+        self.loop = loop
+        self.factory = factory
+        self.connection_class = connection_class
+        self.number_accepts = 100
+
+    def _startAccepting(self, int fd, int family):
+        """Accept connections on the listening socket `fd` (still owned by the caller)."""
+        self.fd = fd
+        self.family = family
+        self.connected = 1
+        self.loop.set_interest(self, EV_READ)
+
+    def startReading(self):
+        """Watch the listening socket again (after stopReading)."""
+        if self.fd >= 0:
+            self.loop.set_interest(self, EV_READ)
+
+    def stopReading(self):
+        """Stop accepting for now; the socket stays open."""
+        if self.fd >= 0:
+            self.loop.set_interest(self, 0)
+
+    def _stopAccepting(self):
+        """Stop watching the socket for good; the caller closes it."""
+        if self.fd >= 0:
+            self.loop.forget(self, True)
+            self.fd = -1
+
+    def fileno(self):
+        return self.fd
+
+    cdef object build_address(self, void *addr):
+        return make_address(self.loop, <sockaddr *>addr)
+
+    def _resumeAccepting(self):
+        self.accept_paused = 0
+        if self.fd >= 0 and not self.disconnecting:
+            self.loop.set_interest(self, EV_READ)
+
+    cdef object on_readable(self):
+        cdef sockaddr_storage ss
+        cdef socklen_t length
+        cdef int i, fd, err
+        cdef TCPConnection transport
+        factory = self.factory
+        for i in range(self.number_accepts):
+            if self.disconnecting:
+                return None
+            length = sizeof(ss)
+            fd = fr_accept(self.fd, <sockaddr *>&ss, &length)
+            if fd < 0:
+                err = errno
+                if err == EAGAIN or err == EWOULDBLOCK:
+                    self.number_accepts = max(i, 1)
+                    return None
+                if err == EINTR or err == ECONNABORTED or err == EPERM:
+                    continue
+                if err == EMFILE or err == ENFILE or err == ENOBUFS or err == ENOMEM:
+                    # Out of descriptors: stop watching the socket for a moment instead of spinning.
+                    self.loop.api.logMessage("Could not accept new connection (%s); retrying in %gs"
+                                             % (os.strerror(err), ACCEPT_RETRY_DELAY))
+                    self.accept_paused = 1
+                    self.loop.set_interest(self, 0)
+                    self.loop.callLater(ACCEPT_RETRY_DELAY, self._resumeAccepting)
+                    return None
+                raise socket_error(err, "accept")
+            address = make_address(self.loop, <sockaddr *>&ss)
+            try:
+                protocol = factory.buildProtocol(address)
+            except Exception:
+                close(fd)
+                self.loop.report("Unhandled Error in buildProtocol of %r" % (factory,))
+                continue
+            if protocol is None:
+                close(fd)
+                continue
+            transport = self.connection_class(self.loop, fd, self.family, address)
+            try:
+                transport._attach(protocol)
+            except Exception:
+                self.loop.report("Unhandled Error in makeConnection of %r" % (protocol,))
+        if self.number_accepts < ACCEPT_BATCH_MAX:
+            self.number_accepts += 20
+        return None

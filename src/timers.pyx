@@ -1,0 +1,182 @@
+# Timers: DelayedCall objects in a binary min-heap ordered by (time, sequence), so calls with the same
+# deadline run in the order they were scheduled. Cancel and reset are O(log n) through heap_index.
+from cpython.ref cimport Py_INCREF, Py_DECREF
+from libc.stdlib cimport realloc, free
+
+
+cdef class DelayedCall:
+    """A call scheduled by callLater: cancel(), reset(), delay(), active(), getTime().
+
+    Mirrors Twisted's IDelayedCall: `called` and `cancelled` are 0/1; cancelling or resetting a call
+    that already ran raises AlreadyCalled, one that was cancelled raises AlreadyCancelled.
+    """
+
+    def __cinit__(self):
+        self.heap_index = -1
+
+    def getTime(self):
+        """The time (reactor.seconds() scale) at which this call will run."""
+        return self.time
+
+    cdef int check_pending(self) except -1:
+        if self.cancelled:
+            raise self.loop.api.AlreadyCancelled()
+        if self.called:
+            raise self.loop.api.AlreadyCalled()
+        return 0
+
+    def cancel(self):
+        """Unschedule this call. Raises AlreadyCalled or AlreadyCancelled if it is no longer pending."""
+        self.check_pending()
+        self.cancelled = 1
+        if self.heap_index >= 0:
+            self.loop.timers.remove(self)
+        self.func = self.args = self.kw = None
+
+    def reset(self, secondsFromNow):
+        """Reschedule this call to run `secondsFromNow` seconds from now."""
+        self.check_pending()
+        self.time = fr_wall_seconds() + float(secondsFromNow)
+        if self.heap_index >= 0:
+            self.loop.timers.update(self)
+
+    def delay(self, secondsLater):
+        """Push this call `secondsLater` seconds further into the future (negative: sooner)."""
+        self.check_pending()
+        self.time += float(secondsLater)
+        if self.heap_index >= 0:
+            self.loop.timers.update(self)
+
+    def active(self):
+        """True while the call has neither run nor been cancelled."""
+        return not (self.cancelled or self.called)
+
+    @property
+    def seconds(self):
+        return self.loop.seconds
+
+    def __lt__(self, other):
+        return (self.time, self.seq) < (other.time, other.seq)
+
+    def __le__(self, other):
+        return (self.time, self.seq) <= (other.time, other.seq)
+
+    def __repr__(self):
+        if self.cancelled:
+            state = "cancelled"
+        elif self.called:
+            state = "called"
+        else:
+            state = "%.3fs" % (self.time - fr_wall_seconds())
+        func = getattr(self.func, "__qualname__", None) or repr(self.func)
+        args = ""
+        if self.args:
+            args = ", ".join([repr(a) for a in self.args])
+        if self.kw:
+            kws = ", ".join(["%s=%r" % item for item in self.kw.items()])
+            args = args + ", " + kws if args else kws
+        return "<DelayedCall 0x%x [%s] called=%d cancelled=%d %s(%s)>" % (
+            id(self), state, self.called, self.cancelled, func, args)
+
+
+cdef class TimerHeap:
+    """A binary min-heap of DelayedCall references (owned) with positions kept in each call."""
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        for i in range(self.size):
+            (<DelayedCall>self.items[i]).heap_index = -1
+            Py_DECREF(<object>self.items[i])
+        free(self.items)
+
+    def __len__(self):
+        return self.size
+
+    cdef inline bint less(self, DelayedCall a, DelayedCall b):
+        return a.time < b.time or (a.time == b.time and a.seq < b.seq)
+
+    cdef void sift_up(self, Py_ssize_t i):
+        cdef void *item = self.items[i]
+        cdef Py_ssize_t parent
+        while i > 0:
+            parent = (i - 1) >> 1
+            if not self.less(<DelayedCall>item, <DelayedCall>self.items[parent]):
+                break
+            self.items[i] = self.items[parent]
+            (<DelayedCall>self.items[i]).heap_index = i
+            i = parent
+        self.items[i] = item
+        (<DelayedCall>item).heap_index = i
+
+    cdef void sift_down(self, Py_ssize_t i):
+        cdef void *item = self.items[i]
+        cdef Py_ssize_t child
+        while True:
+            child = 2 * i + 1
+            if child >= self.size:
+                break
+            if child + 1 < self.size and self.less(<DelayedCall>self.items[child + 1], <DelayedCall>self.items[child]):
+                child += 1
+            if not self.less(<DelayedCall>self.items[child], <DelayedCall>item):
+                break
+            self.items[i] = self.items[child]
+            (<DelayedCall>self.items[i]).heap_index = i
+            i = child
+        self.items[i] = item
+        (<DelayedCall>item).heap_index = i
+
+    cdef int push(self, DelayedCall call) except -1:
+        """Add a new call; it runs after every pending call with the same time."""
+        call.seq = self.next_seq
+        self.next_seq += 1
+        return self.insert(call)
+
+    cdef int insert(self, DelayedCall call) except -1:
+        """Add `call` keeping its sequence number."""
+        cdef Py_ssize_t capacity
+        cdef void **items
+        if self.size == self.capacity:
+            capacity = max(64, self.capacity * 2)
+            items = <void **>realloc(self.items, sizeof(void *) * capacity)
+            if items == NULL:
+                raise MemoryError()
+            self.items = items
+            self.capacity = capacity
+        Py_INCREF(call)
+        self.items[self.size] = <void *>call
+        self.size += 1
+        self.sift_up(self.size - 1)
+        return 0
+
+    cdef DelayedCall pop(self):
+        """Remove and return the earliest call (the heap must not be empty)."""
+        cdef DelayedCall top = <DelayedCall>self.items[0]
+        Py_DECREF(top)          # `top` holds its own reference now
+        self.size -= 1
+        if self.size > 0:
+            self.items[0] = self.items[self.size]
+            self.sift_down(0)
+        top.heap_index = -1
+        return top
+
+    cdef int remove(self, DelayedCall call) except -1:
+        cdef Py_ssize_t i = call.heap_index
+        self.size -= 1
+        if i != self.size:
+            self.items[i] = self.items[self.size]
+            self.update(<DelayedCall>self.items[i])
+        call.heap_index = -1
+        Py_DECREF(call)
+        return 0
+
+    cdef int update(self, DelayedCall call) except -1:
+        cdef Py_ssize_t i = call.heap_index
+        if i > 0 and self.less(call, <DelayedCall>self.items[(i - 1) >> 1]):
+            self.sift_up(i)
+        else:
+            self.sift_down(i)
+        return 0
+
+    def calls(self):
+        """The pending calls, in no particular order."""
+        return [<object>self.items[i] for i in range(self.size)]
