@@ -17,6 +17,7 @@ cdef class Loop:
     cdef public bint _justStopped
     cdef public bint running
     cdef readonly dict selectables
+    cdef list unflushed
     cdef object __weakref__
 
     cdef int grow_table(self, int fd) except -1
@@ -27,6 +28,7 @@ cdef class Loop:
     cdef int run_due_timers(self) except -1
     cdef double poll_timeout(self)
     cdef int poll_once(self, double timeout) except -1
+    cdef int flush_writes(self) except -1
     cdef void report(self, str why, object exc_info_source=*)
     cdef DelayedCall schedule(self, double delay, object func, tuple args, dict kw)
     cdef SelectableHandle selectable_handle(self, selectable)

@@ -45,6 +45,7 @@ cdef class Loop:
         self._justStopped = False
         self.running = False
         self.selectables = {}
+        self.unflushed = []
         self.waker = Waker(self)
         self.set_interest(self.waker, EV_READ)
 
@@ -202,8 +203,24 @@ cdef class Loop:
         timeout = (<DelayedCall>self.timers.items[0]).time - fr_wall_seconds()
         return timeout if timeout > 0.0 else 0.0
 
+    cdef int flush_writes(self) except -1:
+        """Send what transports were given during this iteration (the list may grow meanwhile)."""
+        cdef list unflushed = self.unflushed
+        cdef Py_ssize_t i = 0
+        while i < len(unflushed):
+            try:
+                (<TCPConnection>unflushed[i]).flush_before_poll()
+            except Exception:
+                self.report("Unhandled error while sending")
+            i += 1
+        del unflushed[:]
+        return 0
+
     cdef int poll_once(self, double timeout) except -1:
-        cdef int count = self.poller.wait(timeout, self.fired)
+        cdef int count
+        if self.unflushed:
+            self.flush_writes()
+        count = self.poller.wait(timeout, self.fired)
         # Python-level signal handlers run here, between syscalls, never inside one.
         PyErr_CheckSignals()
         if count > 0:

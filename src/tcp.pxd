@@ -11,6 +11,7 @@ cdef class TCPConnection(Handle):
     cdef bint write_shut_requested
     cdef bint write_shut
     cdef bint handle_exposed
+    cdef bint flush_queued
     cdef int write_errno
     cdef int family
     cdef list write_chunks
@@ -30,7 +31,8 @@ cdef class TCPConnection(Handle):
     cdef int start_reading(self) except -1
     cdef int stop_reading(self) except -1
     cdef int flush(self) except -1
-    cdef int enqueue(self, object data, Py_ssize_t offset) except -1
+    cdef int enqueue(self, object data) except -1
+    cdef int flush_before_poll(self) except -1
     cdef int maybe_pause_producer(self) except -1
     cdef int lose(self, object reason) except -1
     cdef int close_socket(self, bint abortive) except -1

@@ -110,32 +110,17 @@ cdef class TCPConnection(Handle):
     # ---- writing ---------------------------------------------------------------------------------
 
     def write(self, data):
-        """Send `data` (bytes) in order; queued if the kernel is not ready. Ignored once the
-        connection is closed (or its write side shut down); TypeError for anything but bytes."""
-        cdef ssize_t sent, n
+        """Queue `data` (bytes) to be sent, in order. The loop sends it before it next polls (one
+        sendmsg for all the writes of an iteration); what the kernel does not take then is sent when
+        the socket is writable. Ignored once the connection is closed or its write side shut down;
+        TypeError for anything but bytes."""
         if type(data) is not bytes:
             if not isinstance(data, bytes):
                 raise TypeError("Data must be bytes, not %s" % (type(data).__name__,))
         if not self.connected or self.write_shut or self.aborting:
             return
-        n = PyBytes_GET_SIZE(data)
-        if n == 0:
-            return
-        if self.write_pending or self.write_errno or (self.producer is not None and not self.streamingProducer):
-            self.enqueue(data, 0)
-            return
-        sent = send(self.fd, PyBytes_AS_STRING(data), n, FR_SEND_FLAGS)
-        if sent == n:
-            return
-        if sent < 0:
-            if errno == EAGAIN or errno == EWOULDBLOCK or errno == ENOBUFS or errno == EINTR:
-                sent = 0
-            else:
-                # Reported from on_writable: a write never calls back into the protocol.
-                self.write_errno = errno
-                self.loop.set_interest(self, self.interest | EV_WRITE)
-                return
-        self.enqueue(data, sent)
+        if PyBytes_GET_SIZE(data):
+            self.enqueue(data)
 
     def writeSequence(self, iovec):
         """Write each bytes object of `iovec` in order (TypeError if any is not bytes; then nothing
@@ -148,20 +133,31 @@ cdef class TCPConnection(Handle):
             return
         for chunk in chunks:
             if PyBytes_GET_SIZE(chunk):
-                self.enqueue(chunk, 0)
-        if self.write_pending and not self.write_errno and (self.producer is None or self.streamingProducer):
-            self.flush()
+                self.enqueue(chunk)
 
-    cdef int enqueue(self, object data, Py_ssize_t offset) except -1:
-        if self.write_chunks is None:
-            self.write_chunks = [data]
-            self.write_offset = offset
-        else:
-            self.write_chunks.append(data)
-        self.write_pending += PyBytes_GET_SIZE(data) - offset
-        if not (self.interest & EV_WRITE):
-            self.loop.set_interest(self, self.interest | EV_WRITE)
+    cdef int enqueue(self, object data) except -1:
+        cdef list chunks = self.write_chunks
+        if chunks is None:
+            self.write_chunks = chunks = []
+        chunks.append(data)
+        self.write_pending += PyBytes_GET_SIZE(data)
+        if not self.flush_queued and not (self.interest & EV_WRITE):
+            self.flush_queued = True
+            self.loop.unflushed.append(self)
         self.maybe_pause_producer()
+        return 0
+
+    cdef int flush_before_poll(self) except -1:
+        """Called by the loop before it polls: send what this iteration wrote. Anything that
+        needs a callback (the rest of the queue, an error, a pending close, a producer to resume)
+        waits for writability, as in Twisted, so callbacks keep Twisted's order."""
+        self.flush_queued = False
+        if self.fd < 0 or self.aborting or not self.write_pending:
+            return 0
+        self.flush()
+        if (self.write_pending or self.write_errno or self.disconnecting or self.write_shut_requested
+                or self.producer is not None):
+            self.loop.set_interest(self, self.interest | EV_WRITE)
         return 0
 
     cdef int maybe_pause_producer(self) except -1:
@@ -171,7 +167,7 @@ cdef class TCPConnection(Handle):
         return 0
 
     cdef int flush(self) except -1:
-        """Send what the kernel takes of the queue; return -1... never: errors set write_errno."""
+        """Send what the kernel takes of the queue; an error is kept in write_errno."""
         cdef iovec vec[64]
         cdef msghdr msg
         cdef Py_ssize_t i, count, sent, length
@@ -210,7 +206,6 @@ cdef class TCPConnection(Handle):
             if i < count:
                 return 0    # the kernel took less than offered: wait for writability
         if not self.write_pending:
-            self.write_chunks = None
             self.write_offset = 0
         return 0
 
