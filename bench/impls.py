@@ -1,0 +1,49 @@
+"""The implementations under test and what each of them takes part in."""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVERS = os.path.join(HERE, "servers")
+INPROC = os.path.join(HERE, "inproc")
+
+# Display order; the first two are "ours", the rest are the peers.
+ORDER = ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop", "c")
+OURS = ("fastreactor", "fastreactor-twisted")
+PEERS = ("uvloop", "twisted")  # every figure of ours is also given relative to these
+
+DESCRIPTION = {
+    "fastreactor": "fastreactor native API (fastreactor.Reactor, fastreactor.protocol)",
+    "fastreactor-twisted": "a genuine Twisted protocol on fastreactor (fastreactor.twisted.install())",
+    "twisted": "Twisted %s epoll reactor",
+    "asyncio": "asyncio default event loop (selector/epoll)",
+    "uvloop": "uvloop",
+    "c": "plain C epoll echo server (the floor)",
+}
+
+SERVER_SCRIPT = {
+    "fastreactor": "echo_fastreactor.py",
+    "fastreactor-twisted": "echo_fastreactor_twisted.py",
+    "twisted": "echo_twisted.py",
+    "asyncio": "echo_asyncio.py",
+    "uvloop": "echo_uvloop.py",
+}
+
+TIMERS = ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop")
+FRAMING = ("fastreactor", "twisted")
+
+
+def server_command(name, bins, port=0):
+    """argv that starts NAME's echo server (it prints PORT/PID or UNAVAILABLE on its first line)."""
+    if name == "c":
+        return [bins["c_echo"], str(port)]
+    return [sys.executable, os.path.join(SERVERS, SERVER_SCRIPT[name]), str(port)]
+
+
+def timers_command(name, n):
+    """argv of the in-process timers benchmark for NAME with N timers."""
+    return [sys.executable, os.path.join(INPROC, "timers.py"), name, str(n)]
+
+
+def framing_command(name, kind, seconds):
+    """argv of the in-process framing benchmark for NAME, KIND line|int32, for SECONDS."""
+    return [sys.executable, os.path.join(INPROC, "framing.py"), name, kind, str(seconds)]

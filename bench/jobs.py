@@ -1,0 +1,73 @@
+"""Run one job of the plan: one workload case against one implementation, once."""
+import time
+
+import impls
+import procs
+import procstat
+
+
+class Context:
+    """What a job needs: the built binaries, the two cores and the configuration."""
+
+    def __init__(self, cfg, bins, servers):
+        self.cfg = cfg
+        self.bins = bins
+        self.server_cpu, self.load_cpu = procs.cpus()
+        self.servers = servers  # long-lived echo servers by implementation (echo, connect)
+
+
+def echo(ctx, server, case):
+    """Closed-loop echo of case['size'] bytes over case['conns'] connections."""
+    return procs.run_loadgen(ctx.bins["loadgen"], [
+        "echo", "--port", server.port, "--conns", case["conns"], "--size", case["size"],
+        "--duration", ctx.cfg.duration, "--warmup", ctx.cfg.warmup,
+    ], ctx.load_cpu, server.pid)
+
+
+def connect(ctx, server, case):
+    """Short-lived connections: connect, 16 bytes there and back, close, repeat."""
+    return procs.run_loadgen(ctx.bins["loadgen"], [
+        "connect", "--port", server.port, "--conns", case["conns"],
+        "--duration", ctx.cfg.duration, "--warmup", ctx.cfg.warmup,
+    ], ctx.load_cpu, server.pid)
+
+
+def idle(ctx, name, case):
+    """Server RSS per idle connection: (RSS with N connections - RSS with none) / N, fresh server."""
+    with procs.Server(impls.server_command(name, ctx.bins), ctx.server_cpu) as server:
+        # touch the connection code paths once so the baseline includes them
+        procs.run_loadgen(ctx.bins["loadgen"], ["echo", "--port", server.port, "--conns", 1, "--size", 64,
+                                                "--duration", 0.1, "--warmup", 0], ctx.load_cpu)
+        time.sleep(0.3)
+        base = procstat.rss_kib(server.pid)
+        clients = procs.IdleClients(ctx.bins["loadgen"], server.port, case["conns"], ctx.load_cpu)
+        try:
+            ready = clients.wait_ready()
+            time.sleep(0.5)  # let the server finish accepting and settle
+            rss = procstat.rss_kib(server.pid)
+        finally:
+            clients.close()
+        if ready["ready"] != case["conns"]:
+            raise procs.LoadError("only %d of %d connections established" % (ready["ready"], case["conns"]))
+        return {"rss_base_kib": base, "rss_kib": rss, "conns": case["conns"],
+                "bytes_per_conn": (rss - base) * 1024.0 / case["conns"], "connect_s": ready["wall_s"]}
+
+
+def timers(ctx, name, case):
+    """The in-process timers workload in its own process, pinned to the server core."""
+    return procs.run_worker(impls.timers_command(name, case["n"]), ctx.server_cpu)
+
+
+def framing(ctx, name, case):
+    """The in-process framing workload in its own process, pinned to the server core."""
+    return procs.run_worker(impls.framing_command(name, case["kind"], ctx.cfg.framing_seconds), ctx.server_cpu)
+
+
+def run(ctx, workload, case, name):
+    """Run one job and return its metrics (raise procs.Unavailable or another error on failure)."""
+    if workload in ("echo", "connect"):
+        server = ctx.servers.get(name)
+        if server is None or not server.alive():  # first use, or it died: (re)start it
+            server = ctx.servers[name] = procs.Server(impls.server_command(name, ctx.bins), ctx.server_cpu).start()
+        return (echo if workload == "echo" else connect)(ctx, server, case)
+    return {"idle": idle, "timers": timers, "framing": framing}[workload](ctx, name, case)
