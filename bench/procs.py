@@ -116,7 +116,8 @@ def run_loadgen(loadgen, args, cpu, server_pid=None, timeout=300.0):
             if line is None:
                 break
             if line.startswith("mark ") and server_pid:
-                marks[line.split()[1]] = (time.monotonic(), procstat.cpu_seconds(server_pid))
+                marks[line.split()[1]] = (time.monotonic(), procstat.cpu_seconds(server_pid),
+                                          procstat.machine_busy_seconds())
             elif line.startswith("{"):
                 result = json.loads(line)
         proc.wait(max(0.1, deadline - time.monotonic()))
@@ -129,8 +130,13 @@ def run_loadgen(loadgen, args, cpu, server_pid=None, timeout=300.0):
     if result is None:
         raise LoadError("loadgen %s: exit %s: %s" % (" ".join(map(str, args)), proc.returncode, err[-300:]))
     if "start" in marks and "end" in marks:
-        (t0, c0), (t1, c1) = marks["start"], marks["end"]
-        result["server_cpu_pct"] = 100.0 * (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+        (t0, c0, b0), (t1, c1, b1) = marks["start"], marks["end"]
+        if t1 > t0:
+            result["server_cpu_pct"] = 100.0 * (c1 - c0) / (t1 - t0)
+            # whatever else kept the machine busy meanwhile (other programs, kernel work not
+            # charged to either process): a high figure means the run was disturbed
+            other = (b1 - b0) - (c1 - c0) - result.get("cpu_s", 0.0)
+            result["other_cpu_pct"] = max(0.0, 100.0 * other / (t1 - t0))
     return result
 
 

@@ -20,3 +20,11 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise ValueError("no VmRSS for pid %d" % pid)
+
+
+def machine_busy_seconds():
+    """CPU seconds all cores spent busy (user, nice, system, irq, softirq, steal), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS

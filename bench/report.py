@@ -8,9 +8,10 @@ import plan
 COLUMNS = {
     "echo": [("rate", "msg/s", "int", True), ("mib_s", "MiB/s", "f1", True), ("p50_us", "p50 us", "f1", True),
              ("p99_us", "p99 us", "f1", True), ("server_cpu_pct", "server CPU", "pct", False),
-             ("cpu_pct", "loadgen CPU", "pct", False)],
+             ("cpu_pct", "loadgen CPU", "pct", False), ("other_cpu_pct", "other CPU", "pct", False)],
     "connect": [("rate", "conn/s", "int", True), ("p50_us", "p50 us", "f1", True), ("p99_us", "p99 us", "f1", True),
-                ("server_cpu_pct", "server CPU", "pct", False), ("cpu_pct", "loadgen CPU", "pct", False)],
+                ("server_cpu_pct", "server CPU", "pct", False), ("cpu_pct", "loadgen CPU", "pct", False),
+                ("other_cpu_pct", "other CPU", "pct", False)],
     "idle": [("bytes_per_conn", "bytes/conn", "int", True), ("rss_base_kib", "RSS at 0 (KiB)", "int", False),
              ("rss_kib", "RSS at N (KiB)", "int", False)],
     "timers": [("ops_s", "timers/s", "int", True), ("ops_cpu_s", "timers/CPU-s", "int", True)],

@@ -42,7 +42,8 @@ def render(result):
         "Ratios (`x`) are fastreactor's median divided by the peer's median from the same run:"
         " above 1 is better for rates (msg/s, MiB/s, conn/s, timers/s), below 1 is better for latency"
         " and memory. CPU columns show each process's CPU use over the measured window"
-        " (100% = one core): a load generator well under 100% is not the bottleneck.",
+        " (100% = one core): a load generator well under 100% is not the bottleneck; `other CPU` is"
+        " what the rest of the machine used meanwhile (high: the row was disturbed).",
         "",
     ]
     missing = {}
