@@ -133,13 +133,19 @@ class ReactorMixin:
         return (eventType, self._eventTriggers[eventType].addTrigger(phase, callable, *args, **kw))
 
     def removeSystemEventTrigger(self, triggerID):
-        """Remove a trigger by the ID addSystemEventTrigger returned (ValueError if unknown)."""
+        """Remove a trigger by the ID addSystemEventTrigger returned. As in Twisted: TypeError or
+        ValueError for something that is not such an ID, ValueError if the trigger is not (or no
+        longer) there, KeyError for an unknown event type or phase."""
         try:
             eventType, handle = triggerID
-        except (TypeError, ValueError):
-            raise ValueError("invalid trigger ID %r" % (triggerID,)) from None
+        except TypeError:
+            raise TypeError("invalid trigger ID %r: expected what addSystemEventTrigger returned"
+                            % (triggerID,)) from None
+        except ValueError:
+            raise ValueError("invalid trigger ID %r: expected what addSystemEventTrigger returned"
+                             % (triggerID,)) from None
         if eventType not in self._eventTriggers:
-            raise ValueError("no trigger for event type %r" % (eventType,))
+            raise KeyError(eventType)
         self._eventTriggers[eventType].removeTrigger(handle)
 
     def callWhenRunning(self, callable, *args, **kw):

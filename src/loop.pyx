@@ -164,34 +164,31 @@ cdef class Loop:
         cdef DelayedCall call
         cdef double now
         cdef unsigned long long first_new
-        cdef list held = None
         if heap.size == 0:
             return 0
         now = fr_wall_seconds()
         first_new = heap.next_seq
-        while heap.size and (<DelayedCall>heap.items[0]).time <= now:
-            call = heap.pop()
-            if call.seq >= first_new:
-                # Scheduled by a call of this pass: it runs on the next pass, as in Twisted.
-                if held is None:
-                    held = []
-                held.append(call)
-                continue
-            call.called = 1
-            func = call.func
-            args = call.args
-            kw = call.kw
-            call.func = call.args = call.kw = None
-            try:
-                if kw:
-                    func(*args, **kw)
-                else:
-                    func(*args)
-            except Exception:
-                self.report("Unhandled error in a timed call of %r" % (func,))
-        if held is not None:
-            for call in held:
-                heap.insert(call)
+        try:
+            while heap.size and (<DelayedCall>heap.items[0]).time <= now:
+                call = heap.pop()
+                if call.seq >= first_new:
+                    # Scheduled by a call of this pass: it runs on the next pass, as in Twisted.
+                    heap.hold(call)
+                    continue
+                call.called = 1
+                func = call.func
+                args = call.args
+                kw = call.kw
+                call.func = call.args = call.kw = None
+                try:
+                    if kw:
+                        func(*args, **kw)
+                    else:
+                        func(*args)
+                except Exception:
+                    self.report("Unhandled error in a timed call of %r" % (func,))
+        finally:
+            heap.release_held()
         return 0
 
     cdef double poll_timeout(self):

@@ -4,6 +4,18 @@ from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdlib cimport realloc, free
 
 
+cdef double finite_seconds(object value, str what) except? -1.0:
+    """`value` as a C double: TypeError if it is not a number, ValueError if it is NaN or infinite."""
+    cdef double seconds
+    try:
+        seconds = value
+    except TypeError:
+        raise TypeError("%s needs a number of seconds, not %s" % (what, type(value).__name__)) from None
+    if seconds != seconds or seconds == float("inf") or seconds == -float("inf"):
+        raise ValueError("%s needs a finite number of seconds, not %r" % (what, value))
+    return seconds
+
+
 cdef class DelayedCall:
     """A call scheduled by callLater: cancel(), reset(), delay(), active(), getTime().
 
@@ -34,16 +46,18 @@ cdef class DelayedCall:
         self.func = self.args = self.kw = None
 
     def reset(self, secondsFromNow):
-        """Reschedule this call to run `secondsFromNow` seconds from now."""
+        """Reschedule this call to run `secondsFromNow` seconds from now (a finite number)."""
+        cdef double seconds = finite_seconds(secondsFromNow, "reset")
         self.check_pending()
-        self.time = fr_wall_seconds() + float(secondsFromNow)
+        self.time = fr_wall_seconds() + seconds
         if self.heap_index >= 0:
             self.loop.timers.update(self)
 
     def delay(self, secondsLater):
         """Push this call `secondsLater` seconds further into the future (negative: sooner)."""
+        cdef double seconds = finite_seconds(secondsLater, "delay")
         self.check_pending()
-        self.time += float(secondsLater)
+        self.time += seconds
         if self.heap_index >= 0:
             self.loop.timers.update(self)
 
@@ -56,10 +70,18 @@ cdef class DelayedCall:
         return self.loop.seconds
 
     def __lt__(self, other):
-        return (self.time, self.seq) < (other.time, other.seq)
+        if not isinstance(other, DelayedCall):
+            return NotImplemented
+        return (self.time, self.seq) < ((<DelayedCall>other).time, (<DelayedCall>other).seq)
 
     def __le__(self, other):
-        return (self.time, self.seq) <= (other.time, other.seq)
+        if not isinstance(other, DelayedCall):
+            return NotImplemented
+        return (self.time, self.seq) <= ((<DelayedCall>other).time, (<DelayedCall>other).seq)
+
+    def __hash__(self):
+        # Defining ordering drops the inherited hash; calls are hashable by identity, as in Twisted.
+        return object.__hash__(self)
 
     def __repr__(self):
         if self.cancelled:
@@ -161,10 +183,14 @@ cdef class TimerHeap:
 
     cdef int remove(self, DelayedCall call) except -1:
         cdef Py_ssize_t i = call.heap_index
+        cdef DelayedCall moved
         self.size -= 1
         if i != self.size:
-            self.items[i] = self.items[self.size]
-            self.update(<DelayedCall>self.items[i])
+            # The last item fills the hole: it must learn its new position before it is sifted.
+            moved = <DelayedCall>self.items[self.size]
+            self.items[i] = <void *>moved
+            moved.heap_index = i
+            self.update(moved)
         call.heap_index = -1
         Py_DECREF(call)
         return 0
@@ -177,6 +203,31 @@ cdef class TimerHeap:
             self.sift_down(i)
         return 0
 
+    cdef int hold(self, DelayedCall call) except -1:
+        """Keep `call` (just popped, scheduled during the current pass) out of the heap until
+        release_held(); it stays pending: cancel/reset/delay and getDelayedCalls() see it."""
+        if self.held is None:
+            self.held = []
+        call.heap_index = HELD
+        self.held.append(call)
+        return 0
+
+    cdef int release_held(self) except -1:
+        """Put the held calls back into the heap (those cancelled meanwhile are dropped)."""
+        cdef DelayedCall call
+        cdef list held = self.held
+        self.held = None
+        if held is None:
+            return 0
+        for call in held:
+            call.heap_index = -1
+            if not call.cancelled:
+                self.insert(call)
+        return 0
+
     def calls(self):
         """The pending calls, in no particular order."""
-        return [<object>self.items[i] for i in range(self.size)]
+        cdef list result = [<object>self.items[i] for i in range(self.size)]
+        if self.held is not None:
+            result.extend([call for call in self.held if not (<DelayedCall>call).cancelled])
+        return result
