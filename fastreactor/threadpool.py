@@ -5,6 +5,7 @@ import threading
 
 _logger = logging.getLogger("fastreactor")
 _STOP = object()
+_RETIRE = object()      # wakes an idle worker so it can leave if the pool has more than `max`
 
 
 class ThreadPool:
@@ -64,12 +65,25 @@ class ThreadPool:
         if need:
             thread.start()
 
+    def _should_retire(self, thread):
+        """Called with the lock held: leave the pool if it has more workers than `max`."""
+        if self.joined or len(self.threads) <= self.max:
+            return False
+        self.threads.remove(thread)
+        return True
+
     def _worker(self):
         from fastreactor.failure import Failure
+        me = threading.current_thread()
         while True:
             item = self._queue.get()
             if item is _STOP:
                 break
+            if item is _RETIRE:
+                with self._lock:
+                    if self._should_retire(me):
+                        break
+                continue
             with self._lock:
                 self._idle -= 1
                 self._pending -= 1
@@ -89,6 +103,8 @@ class ThreadPool:
                     _logger.error("Unhandled error in a thread pool result callback", exc_info=True)
             del item, func, args, kw, result, onResult
             with self._lock:
+                if self._should_retire(me):
+                    return      # busy, so not counted as idle
                 self._idle += 1
         with self._lock:
             self._idle -= 1
@@ -114,14 +130,17 @@ class ThreadPool:
                                           name="%s-%d" % (self.name or "PoolThread", len(self.threads) + 1))
                 self.threads.append(thread)
             thread.start()
+        for _ in range(len(self.threads) - self.max):
+            self._queue.put(_RETIRE)    # idle workers leave now, busy ones after their task
         for _ in range(min(self._pending, self.max)):
             self._maybe_grow()
 
     def stop(self):
         """Finish the queued work, then stop and join every worker."""
-        self.joined = True
-        self.started = False
-        threads = list(self.threads)
+        with self._lock:
+            self.joined = True
+            self.started = False
+            threads = list(self.threads)
         for _ in threads:
             self._queue.put(_STOP)
         for thread in threads:

@@ -1,0 +1,134 @@
+"""callInThread, the reactor's thread pool (getThreadPool, suggestThreadPoolSize) and its shutdown."""
+import threading
+
+
+def run_with_guard(reactor, timeout=20.0):
+    """Run `reactor` (no signal handlers); fail if it had to be crashed after `timeout` seconds."""
+    guard = reactor.callLater(timeout, reactor.crash)
+    reactor.run(installSignalHandlers=False)
+    assert guard.active(), "the reactor did not stop within %ss" % timeout
+    guard.cancel()
+
+
+class ConcurrencyMeter:
+    """Counts how many tasks run at once; each task holds for `hold` seconds."""
+
+    def __init__(self, hold=0.03):
+        self.lock = threading.Lock()
+        self.current = 0
+        self.maximum = 0
+        self.done = 0
+        self.hold = hold
+
+    def task(self):
+        import time
+        with self.lock:
+            self.current += 1
+            self.maximum = max(self.maximum, self.current)
+        time.sleep(self.hold)
+        with self.lock:
+            self.current -= 1
+            self.done += 1
+
+
+def pool_threads():
+    """Live threads started by a fastreactor pool."""
+    return [t for t in threading.enumerate() if t.name.startswith("fastreactor")]
+
+
+def test_callInThread_runs_in_another_thread_with_arguments(reactor):
+    result = []
+
+    def work(a, b=None):
+        result.append((a, b, threading.get_ident()))
+        reactor.callFromThread(reactor.stop)
+
+    reactor.callInThread(work, 1, b=2)
+    run_with_guard(reactor)
+    assert len(result) == 1
+    assert result[0][:2] == (1, 2)
+    assert result[0][2] != threading.get_ident()
+
+
+def test_getThreadPool_returns_one_pool(reactor):
+    pool = reactor.getThreadPool()
+    assert pool is reactor.getThreadPool()
+    assert callable(pool.callInThread)
+
+
+def test_suggestThreadPoolSize_bounds_concurrency(reactor):
+    meter = ConcurrencyMeter()
+    tasks = 24
+    reactor.suggestThreadPoolSize(3)
+
+    def check():
+        if meter.done == tasks:
+            reactor.stop()
+        else:
+            reactor.callLater(0.01, check)
+
+    for _ in range(tasks):
+        reactor.callInThread(meter.task)
+    reactor.callWhenRunning(check)
+    run_with_guard(reactor)
+    assert meter.done == tasks
+    assert 1 <= meter.maximum <= 3
+
+
+def test_shrinking_the_pool_while_running_lowers_concurrency(reactor):
+    """After the pool grew to 8 workers, suggestThreadPoolSize(2) must bound what runs next
+    (Twisted's adjustPoolsize shrinks the pool)."""
+    first, second = ConcurrencyMeter(), ConcurrencyMeter()
+    state = {"phase": 1}
+    reactor.suggestThreadPoolSize(8)
+
+    def check():
+        if state["phase"] == 1 and first.done == 16:
+            state["phase"] = 2
+            reactor.suggestThreadPoolSize(2)
+            for _ in range(16):
+                reactor.callInThread(second.task)
+        elif state["phase"] == 2 and second.done == 16:
+            reactor.stop()
+            return
+        reactor.callLater(0.01, check)
+
+    for _ in range(16):
+        reactor.callInThread(first.task)
+    reactor.callWhenRunning(check)
+    run_with_guard(reactor)
+    assert first.maximum > 2          # the pool really had grown
+    assert second.maximum <= 2
+
+
+def test_the_pool_is_stopped_at_shutdown_and_leaves_no_threads(reactor):
+    before = set(pool_threads())
+    ran = []
+    reactor.suggestThreadPoolSize(4)
+    for i in range(8):
+        reactor.callInThread(ran.append, i)
+    reactor.callLater(0.05, reactor.stop)
+    run_with_guard(reactor)
+    assert sorted(ran) == list(range(8))
+    assert reactor.threadpool is None
+    leftover = [t for t in pool_threads() if t not in before and t.is_alive()]
+    assert leftover == []
+
+
+def test_an_exception_in_a_pool_call_is_logged_and_the_pool_keeps_working(reactor, caplog):
+    results = []
+
+    def boom():
+        raise ZeroDivisionError("pool boom")
+
+    def after():
+        results.append("after")
+        reactor.callFromThread(reactor.stop)
+
+    with caplog.at_level("ERROR", logger="fastreactor"):
+        reactor.suggestThreadPoolSize(1)
+        reactor.callInThread(boom)
+        reactor.callInThread(after)
+        run_with_guard(reactor)
+    assert results == ["after"]
+    assert "pool boom" in caplog.text and "ZeroDivisionError" in caplog.text
