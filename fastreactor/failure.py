@@ -126,9 +126,14 @@ class Failure(BaseException):
     @ivar count: a serial number, shown by verbose tracebacks.
     """
 
+    # The attributes every failure sets live in slots: a BaseException
+    # subclass is much cheaper to build that way than through its __dict__,
+    # which stays available (lazily created) for everything else.
+    __slots__ = ("type", "value", "tb", "count")
+    _SLOTS = __slots__
+
     pickled = 0
     captureVars = False
-    tb = None
     _frames = None
     _parents = None
 
@@ -160,14 +165,13 @@ class Failure(BaseException):
             if exc_type is None:
                 exc_type = type(exc_value)
             if isinstance(exc_value, Failure):
-                self.__dict__.update(exc_value.__dict__)
+                self._setState(exc_value._getState())
                 return
             if exc_tb is None:
                 exc_tb = getattr(exc_value, "__traceback__", None)
         self.type = exc_type
         self.value = exc_value
-        if exc_tb is not None:
-            self.tb = exc_tb
+        self.tb = exc_tb
 
     @property
     def frames(self):
@@ -378,15 +382,14 @@ class Failure(BaseException):
         L{frames} (with variables turned into reprs) and L{parents}, and set
         C{tb} and C{value.__traceback__} to None.
         """
-        self.__dict__ = self.__getstate__()
-        del self.__dict__["stack"]
-        self._frames = self.__dict__.pop("frames")
-        self._parents = self.__dict__.pop("parents")
+        state = self.__getstate__()
+        self.__dict__.clear()
+        self.__setstate__(state)
         if getattr(self.value, "__traceback__", None) is not None:
             self.value.__traceback__ = None
 
     def __getstate__(self):
-        state = self.__dict__.copy()
+        state = self._getState()
         state.pop("_frames", None)
         state.pop("_parents", None)
         state["parents"] = self.parents
@@ -409,7 +412,26 @@ class Failure(BaseException):
         state.pop("stack", None)
         state["_parents"] = state.pop("parents", None)
         state["_frames"] = state.pop("frames", None)
-        self.__dict__.update(state)
+        self._setState(state)
+
+    def _getState(self):
+        """
+        All of this failure's attributes, slots and __dict__, as a dict.
+        """
+        state = dict(self.__dict__)
+        for name in self._SLOTS:
+            try:
+                state[name] = getattr(self, name)
+            except AttributeError:
+                pass
+        return state
+
+    def _setState(self, state):
+        for name, value in state.items():
+            if name in self._SLOTS:
+                setattr(self, name, value)
+            else:
+                self.__dict__[name] = value
 
     def __reduce__(self):
         # BaseException.__reduce__ would rebuild from args; a failure is
