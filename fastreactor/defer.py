@@ -12,7 +12,7 @@ import traceback
 import warnings
 from contextvars import copy_context
 from functools import wraps
-from types import CoroutineType, GeneratorType
+from types import CoroutineType, GeneratorType, GenericAlias
 
 from fastreactor.failure import Failure
 from fastreactor import log as _log
@@ -178,6 +178,9 @@ class Deferred:
         if self.debug:
             self._reporter = _FailureReporter()
             self._reporter.creator = traceback.format_stack()[:-1]
+
+    # Deferred[int] in annotations, as with Twisted's generic Deferred.
+    __class_getitem__ = classmethod(GenericAlias)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -909,6 +909,11 @@ def test_debug_mode_reports_stacks():
     assert not fdefer.Deferred().debug
 
 
+def test_generic_alias():
+    alias = fdefer.Deferred[int]
+    assert alias.__origin__ is fdefer.Deferred
+
+
 def test_public_names_have_docstrings():
     for name in fdefer.__all__:
         obj = getattr(fdefer, name)
