@@ -2,6 +2,9 @@
 
 cdef class FrameBuffer:
     cdef char *buf
+    cdef char *store
+    cdef object borrowed
+    cdef Py_ssize_t mark
     cdef Py_ssize_t start
     cdef Py_ssize_t end
     cdef Py_ssize_t capacity
@@ -9,6 +12,8 @@ cdef class FrameBuffer:
     cdef object limit_obj
     cdef Py_ssize_t limit_val
 
+    cdef int receive_chunk(self, object data) except -1
+    cdef int settle(self) except -1
     cdef int append(self, object data) except -1
     cdef int append_raw(self, const char *p, Py_ssize_t n) except -1
     cdef object take(self, Py_ssize_t n)
@@ -18,11 +23,9 @@ cdef class FrameBuffer:
 
 
 cdef class LineSplitter(FrameBuffer):
-    cdef Py_ssize_t scan_from
     cdef object delimiter
 
     cdef Py_ssize_t find(self, object delimiter) except -2
-    cdef int append_keep_scan(self, object data) except -1
 
 
 cdef class LengthPrefixSplitter(FrameBuffer):
@@ -44,3 +47,4 @@ cdef class NetstringSplitter(FrameBuffer):
 
     cdef int check_length(self, object protocol, Py_ssize_t digits, Py_ssize_t *length) except -1
     cdef bint fail(self)
+    cdef object parse(self, object protocol)

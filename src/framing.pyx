@@ -15,6 +15,19 @@ from libc.string cimport memchr, memcpy, memmove
 cdef extern from "string.h" nogil:
     void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen)
 
+from cpython.object cimport PyObject
+
+cdef extern from "Python.h":
+    object PyObject_VectorcallMethod(object name, PyObject **args, size_t nargsf, PyObject *kwnames)
+
+
+cdef inline object framing_call1(object obj, str name, object arg):
+    # obj.name(arg) without making a bound method per message.
+    cdef PyObject *argv[2]
+    argv[0] = <PyObject *>obj
+    argv[1] = <PyObject *>arg
+    return PyObject_VectorcallMethod(name, argv, 2, NULL)
+
 import struct as _framing_struct
 import sys as _framing_sys
 
@@ -38,14 +51,19 @@ cdef enum:
 cdef class FrameBuffer:
     """A growable byte buffer consumed from the front.
 
-    Bytes live in ``buf[start:end]``. Appending compacts the live bytes to the front only when the
-    consumed prefix is at least as long as what must be moved, and otherwise doubles the
-    capacity, so feeding and consuming N bytes costs O(N) whatever the chunking. ``len()`` is the
-    number of buffered bytes; ``capacity`` the allocated size.
+    Bytes live in ``buf[start:end]``. ``buf`` is either the owned block ``store`` or, while a
+    chunk that arrived on an empty buffer is being parsed, that chunk's own bytes (``borrowed``):
+    complete messages are then cut straight out of the chunk and only its unparsed tail is copied
+    (``settle``). Appending compacts the live bytes to the front only when the consumed prefix is
+    at least as long as what must be moved, and otherwise doubles the capacity, so feeding and
+    consuming N bytes costs O(N) whatever the chunking. ``mark`` (an offset, used by the delimiter
+    search) is kept pointing at the same byte when the bytes move. ``len()`` is the number of
+    buffered bytes; ``capacity`` the allocated size.
     """
 
     def __dealloc__(self):
-        free(self.buf)
+        free(self.store)
+        self.store = NULL
         self.buf = NULL
 
     def __len__(self):
@@ -69,27 +87,63 @@ cdef class FrameBuffer:
         self.drop_all()
         self.append(data)
 
+    cdef int receive_chunk(self, object data) except -1:
+        """Add `data` to the buffer, borrowing it instead of copying when the buffer is empty;
+        call settle() before the protocol's callbacks could see the buffer outlive `data`."""
+        if self.end == self.start and self.borrowed is None and type(data) is bytes:
+            self.borrowed = data
+            self.buf = PyBytes_AS_STRING(data)
+            self.start = 0
+            self.mark = 0
+            self.end = PyBytes_GET_SIZE(data)
+            return 0
+        return self.append(data)
+
+    cdef int settle(self) except -1:
+        """Copy what is left of a borrowed chunk into the owned store."""
+        cdef Py_ssize_t live, rel
+        cdef object data = self.borrowed
+        if data is None:
+            return 0
+        live = self.end - self.start
+        rel = self.mark - self.start
+        if rel < 0:
+            rel = 0
+        self.borrowed = None
+        self.buf = self.store
+        self.start = self.end = 0
+        self.mark = 0
+        if live:
+            self.append_raw(PyBytes_AS_STRING(data) + (PyBytes_GET_SIZE(data) - live), live)
+            self.mark = rel
+        return 0
+
     cdef int append(self, object data) except -1:
         if type(data) is not bytes:
             data = bytes(data)
         return self.append_raw(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
 
     cdef int append_raw(self, const char *p, Py_ssize_t n) except -1:
-        cdef Py_ssize_t live, capacity
+        cdef Py_ssize_t live, capacity, rel
         cdef char *fresh
         if n <= 0:
             return 0
+        if self.borrowed is not None:
+            self.settle()
         live = self.end - self.start
+        rel = self.mark - self.start
+        if rel < 0:
+            rel = 0
         if live == 0:
             self.start = self.end = 0
             if self.capacity > FRAME_SHRINK_ABOVE and n <= self.capacity // 4:
-                free(self.buf)
-                self.buf = NULL
+                free(self.store)
+                self.store = self.buf = NULL
                 self.capacity = 0
         if self.end + n > self.capacity:
             if self.start >= live and live + n <= self.capacity:
                 # Moving costs no more than the bytes consumed since the last move: amortized O(1).
-                memmove(self.buf, self.buf + self.start, live)
+                memmove(self.store, self.store + self.start, live)
             else:
                 capacity = self.capacity * 2
                 if capacity < live + n:
@@ -100,14 +154,15 @@ cdef class FrameBuffer:
                 if fresh == NULL:
                     raise MemoryError()
                 if live:
-                    memcpy(fresh, self.buf + self.start, live)
-                free(self.buf)
-                self.buf = fresh
+                    memcpy(fresh, self.store + self.start, live)
+                free(self.store)
+                self.store = self.buf = fresh
                 self.capacity = capacity
             self.start = 0
             self.end = live
-        memcpy(self.buf + self.end, p, n)
+        memcpy(self.store + self.end, p, n)
         self.end += n
+        self.mark = self.start + rel
         return 0
 
     cdef object take(self, Py_ssize_t n):
@@ -161,11 +216,11 @@ cdef class LineSplitter(FrameBuffer):
                 if not isinstance(delimiter, bytes):
                     raise TypeError("delimiter must be bytes, not %s" % (type(delimiter).__name__,))
             self.delimiter = delimiter
-            self.scan_from = self.start
+            self.mark = self.start
         dlen = PyBytes_GET_SIZE(delimiter)
         if dlen == 0:
             return -1
-        frm = self.scan_from
+        frm = self.mark
         if frm < self.start:
             frm = self.start
         n = self.end - frm
@@ -177,24 +232,9 @@ cdef class LineSplitter(FrameBuffer):
         else:
             hit = <const char *>memmem(self.buf + frm, n, d, dlen)
         if hit == NULL:
-            self.scan_from = self.end - dlen + 1
+            self.mark = self.end - dlen + 1
             return -1
         return hit - self.buf
-
-    cdef int append_keep_scan(self, object data) except -1:
-        # Appending may move the bytes; keep the "already scanned" mark relative to start.
-        cdef Py_ssize_t scanned = self.scan_from - self.start
-        if scanned < 0:
-            scanned = 0
-        self.append(data)
-        self.scan_from = self.start + scanned
-        return 0
-
-    def replace(self, data):
-        """Make `data` (bytes) the whole buffer."""
-        self.drop_all()
-        self.append(data)
-        self.scan_from = 0
 
     def receive(self, protocol, data):
         """LineReceiver.dataReceived: append `data`, then deliver lines (or raw data) while the
@@ -202,11 +242,11 @@ cdef class LineSplitter(FrameBuffer):
         cdef Py_ssize_t pos, dlen, size
         cdef object delimiter, why, limit, transport
         if self.busy:
-            self.append_keep_scan(data)
+            self.append(data)
             return None
         self.busy = True
         try:
-            self.append_keep_scan(data)
+            self.receive_chunk(data)
             while self.end > self.start and not protocol.paused:
                 if protocol.line_mode:
                     delimiter = protocol.delimiter
@@ -226,7 +266,7 @@ cdef class LineSplitter(FrameBuffer):
                         return protocol.lineLengthExceeded(self.take_all())
                     line = self.take(pos - self.start)
                     self.start += PyBytes_GET_SIZE(delimiter)
-                    why = protocol.lineReceived(line)
+                    why = framing_call1(protocol, "lineReceived", line)
                     if why:
                         return why
                     transport = protocol.transport
@@ -239,6 +279,7 @@ cdef class LineSplitter(FrameBuffer):
             return None
         finally:
             self.busy = False
+            self.settle()
 
     def receive_lines(self, protocol, data):
         """LineOnlyReceiver.dataReceived: split everything buffered on the delimiter at once,
@@ -250,20 +291,23 @@ cdef class LineSplitter(FrameBuffer):
         cdef object line, delimiter = protocol.delimiter
         if type(delimiter) is bytes and PyBytes_GET_SIZE(delimiter) == 0:
             raise ValueError("empty separator")
-        self.append_keep_scan(data)
-        dlen = len(delimiter)
-        while True:
-            pos = self.find(delimiter)
-            if pos < 0:
-                break
-            lines.append(self.take(pos - self.start))
-            self.start += dlen
+        self.receive_chunk(data)
+        try:
+            dlen = len(delimiter)
+            while True:
+                pos = self.find(delimiter)
+                if pos < 0:
+                    break
+                lines.append(self.take(pos - self.start))
+                self.start += dlen
+        finally:
+            self.settle()
         for line in lines:
             if protocol.transport.disconnecting:
                 return None
             if self.over(protocol.MAX_LENGTH, PyBytes_GET_SIZE(line)):
                 return protocol.lineLengthExceeded(line)
-            protocol.lineReceived(line)
+            framing_call1(protocol, "lineReceived", line)
         if self.over(protocol.MAX_LENGTH, self.end - self.start):
             return protocol.lineLengthExceeded(self.take_all())
         return None
@@ -312,14 +356,15 @@ cdef class LengthPrefixSplitter(FrameBuffer):
         cdef Py_ssize_t prefix, i, size
         cdef int kind
         cdef object fmt, length, limit
-        self.append(data)
         if self.busy:
+            self.append(data)
             return None
         fmt = protocol.structFormat
         prefix = protocol.prefixLength
         if fmt is not self.fmt or prefix != self.fmt_prefix:
             self.configure(fmt, prefix)
         self.busy = True
+        self.receive_chunk(data)
         try:
             while self.end - self.start >= prefix and not protocol.paused:
                 p = <const unsigned char *>self.buf + self.start
@@ -362,10 +407,11 @@ cdef class LengthPrefixSplitter(FrameBuffer):
                     break
                 self.start += prefix
                 packet = self.take(<Py_ssize_t>n)
-                protocol.stringReceived(packet)
+                framing_call1(protocol, "stringReceived", packet)
             return None
         finally:
             self.busy = False
+            self.settle()
 
 
 cdef class NetstringSplitter(FrameBuffer):
@@ -410,13 +456,19 @@ cdef class NetstringSplitter(FrameBuffer):
 
     def receive(self, protocol, data):
         """Append `data` and deliver every complete netstring; True if the input is malformed."""
-        cdef Py_ssize_t n, digits, length = 0
-        cdef const char *p
         if self.broken:
             if data:
                 self.broken_pending = True
             return self.broken_pending
-        self.append(data)
+        self.receive_chunk(data)
+        try:
+            return self.parse(protocol)
+        finally:
+            self.settle()
+
+    cdef object parse(self, object protocol):
+        cdef Py_ssize_t n, digits, length = 0
+        cdef const char *p
         while self.end > self.start:
             if self.state == 0:
                 p = self.buf + self.start
@@ -451,5 +503,5 @@ cdef class NetstringSplitter(FrameBuffer):
             payload = self.take(self.expected - 1)
             self.start += 1
             self.state = 0
-            protocol.stringReceived(payload)
+            framing_call1(protocol, "stringReceived", payload)
         return False
