@@ -334,7 +334,12 @@ cdef class Loop:
             self.forget(handle, False)
             del self.selectables[selectable]
         else:
-            self.set_interest(handle, events)
+            try:
+                self.set_interest(handle, events)
+            except BaseException:
+                if handle.interest == 0:     # refused (e.g. fd too large for select): keep nothing
+                    self.selectables.pop(selectable, None)
+                raise
         return 0
 
     def addReader(self, reader):
