@@ -109,12 +109,12 @@ class ReactorMixin:
             try:
                 selectable.connectionLost(api.Failure(api.ConnectionLost("Connection lost")))
             except Exception:
-                _logger.error("Unhandled error while disconnecting %r", selectable, exc_info=True)
+                api.logError("Unhandled error while disconnecting %r" % (selectable,))
         for port in list(self._ports):
             try:
                 port.connectionLost(api.Failure(api.ConnectionLost("Connection lost")))
             except Exception:
-                _logger.error("Unhandled error while closing %r", port, exc_info=True)
+                api.logError("Unhandled error while closing %r" % (port,))
 
     def fireSystemEvent(self, eventType):
         """Fire the triggers of `eventType` ('startup', 'shutdown', or your own)."""

@@ -285,6 +285,8 @@ class Connector:
     """Twisted's IConnector for TCP: connect(), disconnect(), stopConnecting(), getDestination(),
     and `state` ('disconnected', 'connecting', 'connected')."""
 
+    _connectingClass = Connecting   # the transport while connecting (a face may substitute its own)
+
     def __init__(self, host, port, factory, timeout, bindAddress, reactor):
         self.host = host
         self.port = port
@@ -308,7 +310,7 @@ class Connector:
         if not self.factoryStarted:
             self.factory.doStart()
             self.factoryStarted = 1
-        self.transport = transport = Connecting(self.host, self.port, self.bindAddress, self, self.reactor)
+        self.transport = transport = self._connectingClass(self.host, self.port, self.bindAddress, self, self.reactor)
         if self.timeout is not None:
             self.timeoutID = self.reactor.callLater(self.timeout, transport.failIfNotConnected,
                                                     self.reactor._api.TimeoutError())

@@ -1,12 +1,11 @@
 """FastReactor: the compiled engine as a Twisted reactor, reporting with Twisted's own types."""
-import socket
-
 from zope.interface import classImplements, implementer
 
 from twisted.internet import defer
 from twisted.internet._resolver import GAIResolver
-from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.abstract import isIPAddress
 from twisted.internet.base import PluggableResolverMixin
+from twisted.internet.tcp import _Binding
 from twisted.internet.interfaces import (
     IDelayedCall,
     IReactorCore,
@@ -82,11 +81,17 @@ class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
             return defer.succeed(name)
         return self.resolver.getHostByName(name, timeout)
 
-    def resolveAddress(self, host, port=0, family=socket.AF_UNSPEC):
-        """How connectTCP resolves a host name: through the pluggable resolver, as Twisted does."""
-        if isIPv6Address(host):
-            return defer.succeed(host)
-        return self.resolve(host)
+    # ---- IReactorTCP ------------------------------------------------------------------------------
+
+    def listenTCP(self, port, factory, backlog=50, interface="", reusePort=False):
+        """IReactorTCP.listenTCP; `port` may also be a Binding (twisted.internet.tcp.makeBinding)."""
+        if isinstance(port, _Binding):
+            if not isinstance(interface, str):
+                raise TypeError("interface must be a str, not %s" % (type(interface).__name__,))
+            p = self._portClass(port, factory, backlog, interface, self, reusePort)
+            p.startListening()
+            return p
+        return ReactorMixin.listenTCP(self, port, factory, backlog, interface, reusePort)
 
     # ---- IReactorThreads --------------------------------------------------------------------------
 

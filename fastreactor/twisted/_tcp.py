@@ -1,7 +1,12 @@
 """TCP for the Twisted face: the engine's compiled transport and accept loop, declaring Twisted's
-interfaces (ITCPTransport, IListeningPort, IConnector, ...) so Twisted code that checks them works."""
+interfaces (ITCPTransport, IListeningPort, IConnector, ...) and carrying the attributes Twisted's
+tcp.Server/tcp.Client/tcp.Port have (sessionno, logstr, addr, Binding support)."""
+import socket
+
 from zope.interface import implementer
 
+from twisted.internet import error
+from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.interfaces import (
     IConnector,
     IConsumer,
@@ -13,10 +18,32 @@ from twisted.internet.interfaces import (
     ISystemHandle,
     ITCPTransport,
 )
+from twisted.internet.tcp import _Binding, makeBinding
 from twisted.python import log, reflect
 
 from fastreactor import _core
-from fastreactor.tcp import Connector, Port
+from fastreactor.tcp import Connecting, Connector, Port
+
+
+def _log_prefix(protocol):
+    """What Twisted's transports prefix log lines with: the protocol's logPrefix() if it is an
+    ILoggingContext, else its class name."""
+    if ILoggingContext.providedBy(protocol):
+        return protocol.logPrefix()
+    return type(protocol).__name__
+
+
+def _numeric_ipv6(host, port):
+    """The (host, port, flowinfo, scope_id) sockaddr for an IPv6 literal (scope ids resolved)."""
+    return socket.getaddrinfo(host, port, socket.AF_INET6, socket.SOCK_STREAM, 0,
+                              socket.AI_NUMERICHOST)[0][4]
+
+
+def _twisted_host(sockaddr):
+    """Twisted's form of a socket address's host: IPv6 link-local hosts keep their %scope."""
+    if len(sockaddr) == 4:
+        return socket.getnameinfo(sockaddr, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
+    return sockaddr[0]
 
 
 @implementer(ITCPTransport, ISystemHandle, IConsumer, IPushProducer, IHalfCloseableDescriptor,
@@ -26,8 +53,66 @@ class TCPTransport(_core.TCPConnection):
 
     Behaves as Twisted's tcp.Server/tcp.Client transports do for a protocol (write,
     writeSequence, loseConnection, abortConnection, loseWriteConnection, getPeer, getHost,
-    TCP options, producers); the I/O itself runs in the engine.
+    TCP options, producers); the I/O itself runs in the engine. Server transports have
+    `sessionno` and `server` (the port); every transport has `logstr` and `addr`.
     """
+
+    sessionno = 0
+    server = None
+    logstr = "Uninitialized"
+    _aborted = False
+
+    def _attach(self, protocol):
+        prefix = _log_prefix(protocol)
+        if self.connector is not None:
+            self.logstr = "%s,client" % (prefix,)
+        else:
+            self.logstr = "%s,%s,%s" % (prefix, self.sessionno, self.getPeer().host)
+        _core.TCPConnection._attach(self, protocol)
+
+    def __repr__(self):
+        if self.connector is not None or self.server is None:
+            return "<%s to %s at %x>" % (type(self), self.addr, id(self))
+        protocol = self.protocol
+        name = type(protocol).__name__ if protocol is not None else "None"
+        return "<%s #%s on %s>" % (name, self.sessionno, self.server._realPortNumber)
+
+    @property
+    def addr(self):
+        """The peer's socket address as a tuple (host, port[, flowinfo, scope])."""
+        peer = self.getPeer()
+        if peer is None:
+            return None
+        if hasattr(peer, "flowInfo"):
+            return (peer.host, peer.port, peer.flowInfo, peer.scopeID)
+        return (peer.host, peer.port)
+
+    def logPrefix(self):
+        """ILoggingContext: the protocol's prefix and, for servers, session number and peer."""
+        return self.logstr
+
+    def abortConnection(self):
+        """Close now with an RST, dropping queued data; a later loseConnection() is ignored."""
+        self._aborted = True
+        _core.TCPConnection.abortConnection(self)
+
+    def loseConnection(self):
+        """Close once everything written is sent (ignored after abortConnection())."""
+        if not self._aborted:
+            _core.TCPConnection.loseConnection(self)
+
+    def stopReading(self):
+        """Stop reading from the socket (as Twisted's FileDescriptor.stopReading)."""
+        self.pauseProducing()
+
+    def startReading(self):
+        """Resume reading from the socket (as Twisted's FileDescriptor.startReading)."""
+        self.resumeProducing()
+
+    def stopConsuming(self):
+        """Unregister the producer and close once the queue is sent (FileDescriptor)."""
+        self.unregisterProducer()
+        self.loseConnection()
 
     def doRead(self):
         """IReadDescriptor; the engine reads the socket itself, so there is nothing to do."""
@@ -46,11 +131,69 @@ class TCPTransport(_core.TCPConnection):
 
 @implementer(IListeningPort, ILoggingContext)
 class TCPPort(Port):
-    """A listening TCP socket (IListeningPort) whose connections are TCPTransport objects."""
+    """A listening TCP socket (IListeningPort) whose connections are TCPTransport objects.
+
+    `port` is a port number or a twisted.internet.tcp Binding (makeBinding): a number listens with
+    SO_REUSEADDR, as Twisted does; a Binding says which of SO_REUSEADDR/SO_REUSEPORT to set.
+    """
 
     def __init__(self, port, factory, backlog=50, interface="", reactor=None, reusePort=False):
-        super().__init__(port, factory, backlog, interface, reactor, reusePort)
-        self.connection_class = TCPTransport
+        if port is None or isinstance(port, int):
+            binding = makeBinding(interface, port, reuseAddress=True, reusePort=reusePort)
+        else:
+            if not isinstance(port, _Binding):
+                raise TypeError("port must be an int or a Binding, not %r" % (port,))
+            if interface != "" and port._address != interface:
+                raise ValueError("Inconsistent interface vs Binding specifiers")
+            binding = port
+        super().__init__(binding._port, factory, backlog,
+                         "" if binding._address is None else binding._address, reactor,
+                         binding._reusePort)
+        self.reuseAddress = binding._reuseAddress
+        self.sessionno = 0
+        self.connection_class = self._makeTransport
+
+    def _makeTransport(self, loop, fd, family, peer):
+        transport = TCPTransport(loop, fd, family, peer)
+        transport.sessionno = self.sessionno
+        transport.server = self
+        self.sessionno += 1
+        return transport
+
+    def startListening(self):
+        """Bind, listen, start the factory, accept. CannotListenError if the bind fails."""
+        family = socket.AF_INET6 if isIPv6Address(self.interface) else socket.AF_INET
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                if self.reuseAddress:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if self.reusePort:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                if family == socket.AF_INET6:
+                    sock.bind(_numeric_ipv6(self.interface, self.port))
+                else:
+                    sock.bind((self.interface, self.port))
+                sock.listen(self.backlog)
+                sock.setblocking(False)
+            except BaseException:
+                sock.close()
+                raise
+        except (OSError, OverflowError) as e:
+            raise error.CannotListenError(self.interface, self.port, e) from None
+        self.socket = sock
+        self._realPortNumber = sock.getsockname()[1]
+        log.msg("%s starting on %s" % (self._logPrefix(), self._realPortNumber))
+        self.factory.doStart()
+        self.reactor._ports.add(self)
+        self._startAccepting(sock.fileno(), family)
+
+    def getHost(self):
+        """The listening address (IPv4Address/IPv6Address; a link-local host keeps its %scope)."""
+        address = self.socket.getsockname()
+        if self.socket.family == socket.AF_INET6:
+            return self.reactor._api.IPv6Address("TCP", _twisted_host(address), *address[1:])
+        return self.reactor._api.IPv4Address("TCP", *address)
 
     def logPrefix(self):
         """The qualified name of the factory's class, as Twisted's tcp.Port says."""
@@ -63,6 +206,86 @@ class TCPPort(Port):
         super().connectionLost(reason)
 
 
+class TCPConnecting(Connecting):
+    """A connection attempt made as Twisted's tcp.Client makes it: the socket is created (and
+    bound to `bindAddress`, a (host, port) tuple or a Binding) at once; a host name is resolved
+    through the reactor's resolver; errors reach the connector on the next iteration."""
+
+    def __init__(self, host, port, bindAddress, connector, reactor):
+        self.host = host
+        self.port = port
+        self.bindAddress = bindAddress
+        self.connector = connector
+        self.reactor = reactor
+        self.connected = 0
+        self.disconnected = 0
+        self.socket = None
+        self.realAddress = None
+        self.addr = (host, port)
+        family = socket.AF_INET
+        failure = None
+        try:
+            if isIPv6Address(host):
+                family = socket.AF_INET6
+                self.addr = _numeric_ipv6(host, port)
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            self.socket = sock
+            if bindAddress is not None:
+                self._bind(sock, bindAddress)
+        except OSError as e:
+            failure = error.ConnectBindError(e.args[0], e.args[1] if len(e.args) > 1 else "")
+        if failure is not None:
+            reactor.callLater(0, self.failIfNotConnected, failure)
+        else:
+            reactor.callLater(0, self.resolveAddress)
+
+    @staticmethod
+    def _bind(sock, bindAddress):
+        if isinstance(bindAddress, tuple):
+            bindAddress = makeBinding(*bindAddress)
+        if bindAddress._reuseAddress:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if bindAddress._reusePort:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        host = bindAddress._address
+        if host is not None and isIPv6Address(host):
+            sock.bind(_numeric_ipv6(host, bindAddress._port))
+        else:
+            sock.bind((host or "", bindAddress._port))
+
+    def resolveAddress(self):
+        if self.connector is None or self.disconnected:
+            return
+        if isIPAddress(self.host) or isIPv6Address(self.host):
+            self.startConnecting(self.addr)
+            return
+        d = self.reactor.resolve(self.host)
+        d.addCallbacks(lambda ip: self.startConnecting((ip, self.port)),
+                       lambda failure: self.failIfNotConnected(failure.value))
+
+    def startConnecting(self, address):
+        if self.connector is None or self.disconnected:
+            return
+        if len(address) == 4:
+            self.realAddress = (_twisted_host(address),) + tuple(address[1:])
+        else:
+            self.realAddress = tuple(address)
+        self.doConnect()
+
+    def getHost(self):
+        """The local address of the socket (once bound)."""
+        address = self.socket.getsockname()
+        if self.socket.family == socket.AF_INET6:
+            return self.reactor._api.IPv6Address("TCP", _twisted_host(address), *address[1:])
+        return self.reactor._api.IPv4Address("TCP", *address[:2])
+
+    def __repr__(self):
+        return "<%s to %s at %x>" % (type(self), self.addr, id(self))
+
+
 @implementer(IConnector)
 class TCPConnector(Connector):
     """Twisted's IConnector for connectTCP: connect, disconnect, stopConnecting, getDestination."""
+
+    _connectingClass = TCPConnecting
