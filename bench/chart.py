@@ -65,11 +65,11 @@ def draw(result, path):
         for h, l in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(l, h)
     fig.legend([handles[n] for n in impls.ORDER if n in handles], [n for n in impls.ORDER if n in handles],
-               loc="upper center", ncol=6, fontsize=9)
+               loc="upper center", bbox_to_anchor=(0.5, 0.96), ncol=6, fontsize=9)
     m = result["machine"]
     fig.suptitle("fastreactor bench (%s mode) - %s, %s cores, %s" % (cfg["mode"], m["cpu"], m["cores"], m["python"]),
-                 fontsize=10, y=0.995)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+                 fontsize=10, y=0.998)
+    fig.tight_layout(rect=(0, 0, 1, 0.90))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -1,6 +1,9 @@
 """Write bench/RESULTS.md from a run's JSON document.
 
-    python bench/results_md.py [bench/out/latest.json]
+    python bench/results_md.py [bench/out/latest-full.json]
+
+The per-message table comes from bench/out/profile-latest.json (written by bench/profile) when
+it exists.
 """
 import json
 import os
@@ -12,8 +15,8 @@ import report
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def render(result):
-    """The Markdown text of RESULTS.md for RESULT."""
+def render(result, profile=None):
+    """The Markdown text of RESULTS.md for RESULT (and PROFILE, bench/profile's JSON, if given)."""
     m, cfg = result["machine"], result["config"]
     lines = [
         "# Benchmark results",
@@ -46,29 +49,90 @@ def render(result):
         " what the rest of the machine used meanwhile (high: the row was disturbed).",
         "",
     ]
-    missing = {}
+    disturbed = disturbance(result)
+    if disturbed:
+        lines += ["> **This run was disturbed.** %s Wall-clock figures and their ratios are unreliable;"
+                  " rerun on a quiet machine, and trust the per-message instruction and syscall counts"
+                  " below, which do not depend on load." % disturbed, ""]
+    missing = []
     for workload, reasons in result.get("unavailable", {}).items():
-        for name, reason in reasons.items():
-            missing.setdefault(name, reason)
-    if missing:
-        lines += ["## Missing rows", ""]
         for name in impls.ORDER:
-            if name in missing:
-                lines.append("- **%s**: not available: %s" % (name, missing[name]))
-        lines.append("")
+            if name in reasons:
+                missing.append("- **%s**, %s: not available: %s" % (name, workload, reasons[name]))
+    failed = {}
+    for run in result["runs"]:
+        if "error" in run:
+            failed.setdefault((run["impl"], run["workload"], run["case"]["label"]), run["error"])
+    for (name, workload, label), error in failed.items():
+        missing.append("- **%s**, %s (%s): failed: %s" % (name, workload, label, error))
+    if missing:
+        lines += ["## Missing rows", ""] + missing + [""]
     lines += ["## Results", "", report.render_markdown(report.tables(result))]
+    if profile:
+        lines += ["## Per-message cost (bench/profile)", "", render_profile(profile)]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write(result, path=os.path.join(HERE, "RESULTS.md")):
-    """Write RESULTS.md for RESULT to PATH and return PATH."""
+def disturbance(result, threshold=25.0):
+    """A sentence when many network runs saw other programs using the CPU, else ''."""
+    others = [r["metrics"]["other_cpu_pct"] for r in result["runs"]
+              if "metrics" in r and r["metrics"].get("other_cpu_pct") is not None]
+    if not others:
+        return ""
+    busy = [o for o in others if o > threshold]
+    if len(busy) * 4 < len(others):
+        return ""
+    return ("In %d of %d echo/connect runs other programs kept more than %.0f%% of a core busy"
+            " (median %.0f%%; see the `other CPU` column)." % (len(busy), len(others), threshold,
+                                                               sorted(others)[len(others) // 2]))
+
+
+def render_profile(profile):
+    """The Markdown table of bench/profile's JSON."""
+    m1, m2 = profile["messages"]
+    lines = ["Echo of %d B over one connection; figures are (run with %d messages - run with %d) / %d,"
+             " so start-up cancels out. Instructions are user-space `Ir` from `valgrind --tool=callgrind`;"
+             " syscalls from `strace -c -f`. Measured %s." % (profile["size"], m2, m1, m2 - m1,
+                                                             profile.get("date", "with the run above")),
+             "", "| implementation | instructions/msg | syscalls/msg | syscalls by name (per msg) |",
+             "|---|---:|---:|---|"]
+    for name in impls.ORDER:
+        row = profile["results"].get(name)
+        if row is None:
+            continue
+        if "unavailable" in row:
+            lines.append("| %s | not available: %s | | |" % (name, row["unavailable"]))
+            continue
+        ir, sc = row.get("instructions_per_msg"), row.get("syscalls_per_msg")
+        detail = ", ".join("%s %.2f" % kv for kv in list(row.get("syscalls", {}).items())[:6])
+        errors = "; ".join(row.get("errors", []))
+        lines.append("| %s | %s | %s | %s |" % (name, "{:,.0f}".format(ir) if ir is not None else "-",
+                                                "%.2f" % sc if sc is not None else "-",
+                                                detail + (" (error: %s)" % errors if errors else "")))
+    return "\n".join(lines) + "\n"
+
+
+PROFILE = os.path.join(HERE, "out", "profile-latest.json")
+
+
+def load_profile(path=PROFILE):
+    """bench/profile's latest JSON, or None."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def write(result, path=os.path.join(HERE, "RESULTS.md"), profile=None):
+    """Write RESULTS.md for RESULT (with the latest bench/profile figures, if any) to PATH; return PATH."""
     with open(path, "w") as f:
-        f.write(render(result))
+        f.write(render(result, profile if profile is not None else load_profile()))
     return path
 
 
 def main():
-    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "out", "latest.json")
+    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "out", "latest-full.json")
     with open(src) as f:
         print(write(json.load(f)))
 
