@@ -29,7 +29,7 @@ cdef class Loop:
     cdef double poll_timeout(self)
     cdef int poll_once(self, double timeout) except -1
     cdef int flush_writes(self) except -1
-    cdef void report(self, str why, object exc_info_source=*)
+    cdef void report(self, str why)
     cdef DelayedCall schedule(self, double delay, object func, tuple args, dict kw)
     cdef SelectableHandle selectable_handle(self, selectable)
     cdef int update_selectable(self, selectable, int add, int remove) except -1

@@ -224,7 +224,7 @@ cdef class Loop:
             self.dispatch(count)
         return 0
 
-    cdef void report(self, str why, object exc_info_source=None):
+    cdef void report(self, str why):
         """Log the exception being handled, with `why`, through the face's logger; never raises."""
         try:
             self.api.logError(why)
@@ -392,6 +392,29 @@ cdef class Loop:
             removed.append((<SelectableHandle>handle).selectable if isinstance(handle, SelectableHandle) else handle)
         self.selectables.clear()
         return removed
+
+    def close(self):
+        """Release the loop: stop watching every descriptor (transports keep theirs open until
+        they are closed or freed), drop pending timers and thread calls, close the wakers and the
+        poller. It breaks the references from the fd table and the timer heap back to this loop,
+        which the garbage collector cannot see, so a closed loop is freed. Do not use it after."""
+        cdef int fd
+        cdef DelayedCall call
+        for fd in range(self.table_size):
+            if self.handles[fd] != NULL:
+                handle = <object>self.handles[fd]
+                self.forget(<Handle>handle, False)
+                if isinstance(handle, Waker):
+                    (<Waker>handle).close()
+        self.selectables.clear()
+        del self.unflushed[:]
+        self.thread_calls.clear()
+        while self.timers.size:
+            call = self.timers.pop()
+            call.heap_index = -1
+        if self.timers.held:
+            del self.timers.held[:]
+        self.poller.close()
 
     def _handleCount(self):
         cdef int fd, n = 0

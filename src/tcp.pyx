@@ -442,10 +442,6 @@ cdef class TCPConnection(Handle):
         protocol = self.protocol
         return type(protocol).__name__ if protocol is not None else type(self).__name__
 
-    @property
-    def disconnected_reason_pending(self):
-        return self.write_errno != 0
-
 
 cdef class TCPPort(Handle):
     """The accept loop of a listening socket: per readiness, up to number_accepts connections, each

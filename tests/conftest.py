@@ -32,8 +32,7 @@ def reactor(poller):
     yield r
     for p in list(r._ports):
         p.connectionLost(r._api.Failure(r._api.ConnectionDone()))
-    r.removeAll()
-    r.poller.close()
+    r.close()
 
 
 def run_until(reactor, condition, timeout=10.0, step=0.01):
