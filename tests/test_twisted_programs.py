@@ -24,7 +24,7 @@ def reactor(request):
     r.disconnectAll()
     for call in r.getDelayedCalls():
         call.cancel()
-    r.poller.close()
+    r.close()
 
 
 def run_with_client(reactor, client, timeout=10):

@@ -45,11 +45,14 @@ class FastReactorBuilderMixin:
 
     @staticmethod
     def _tearDownReactor(reactor):
-        """What Twisted's _unbuildReactor does, minus restoring a swapped class."""
+        """What Twisted's _unbuildReactor does, minus restoring a swapped class, then close it."""
         reactor._uninstallHandler()
         reactor.disconnectAll()
         for call in reactor.getDelayedCalls():
             call.cancel()
+        # Release the poller and wakers now (the test case keeps the reactor alive until the run
+        # ends; hundreds of open pollers would exhaust descriptors and the select poller's limit).
+        reactor.close()
 
 
 def builder_for_fastreactor(testcase_class):
