@@ -94,6 +94,10 @@ cdef class TCPConnection(Handle):
 
     cdef int read_eof(self) except -1:
         api = self.loop.api
+        if self.write_errno:
+            # A failed send consumed the socket's error (e.g. ECONNRESET): this EOF is not clean.
+            self.lose(api.Failure(api.ConnectionLost("Connection lost")))
+            return 0
         if not self.half_closeable:
             self.lose(api.Failure(api.ConnectionDone("Connection done")))
             return 0
@@ -116,7 +120,7 @@ cdef class TCPConnection(Handle):
         TypeError for anything but bytes."""
         if type(data) is not bytes:
             if not isinstance(data, bytes):
-                raise TypeError("Data must be bytes, not %s" % (type(data).__name__,))
+                raise TypeError("Data must be bytes")
         if not self.connected or self.write_shut or self.aborting:
             return
         if PyBytes_GET_SIZE(data):
@@ -128,7 +132,7 @@ cdef class TCPConnection(Handle):
         chunks = list(iovec)
         for chunk in chunks:
             if not isinstance(chunk, bytes):
-                raise TypeError("Data must be bytes, not %s" % (type(chunk).__name__,))
+                raise TypeError("Data must be bytes")
         if not self.connected or self.write_shut or self.aborting:
             return
         for chunk in chunks:
@@ -161,7 +165,8 @@ cdef class TCPConnection(Handle):
         return 0
 
     cdef int maybe_pause_producer(self) except -1:
-        if self.producer is not None and self.streamingProducer and self.write_pending > self.bufferSize:
+        if (self.producer is not None and self.streamingProducer and not self.producerPaused
+                and self.write_pending > self.bufferSize):
             self.producerPaused = True
             self.producer.pauseProducing()
         return 0

@@ -1,6 +1,7 @@
 """The global reactor: one object, made on first access; importing fastreactor opens nothing."""
 import os
 import subprocess
+import tempfile
 import sys
 import textwrap
 
@@ -11,8 +12,10 @@ import fastreactor
 
 def run_python(code):
     """Run `code` in a fresh interpreter; return its stdout (fail on a non-zero exit)."""
+    # From a neutral directory: `python -c` puts the working directory first on sys.path, and
+    # the source tree must not shadow the installed package.
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, cwd=tempfile.gettempdir())
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -62,7 +65,7 @@ def test_the_global_reactor_respects_the_environment_variable():
     poller = fastreactor.available_pollers()[-1]
     env = dict(os.environ, FASTREACTOR_POLLER=poller)
     done = subprocess.run([sys.executable, "-c", "from fastreactor import reactor; print(reactor.poller.name)"],
-                          capture_output=True, text=True, env=env, timeout=60)
+                          capture_output=True, text=True, env=env, timeout=60, cwd=tempfile.gettempdir())
     assert done.stdout.strip() == poller, done.stderr
 
 

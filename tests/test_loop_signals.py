@@ -3,6 +3,7 @@ the previous handlers back; run(installSignalHandlers=False) leaves them alone."
 import os
 import signal
 import subprocess
+import tempfile
 import sys
 import textwrap
 
@@ -34,7 +35,7 @@ CHILD = textwrap.dedent("""
 def run_child_and_signal(poller, signum):
     """Start the child on `poller`, wait for 'ready', send `signum`; return (exit code, lines)."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, poller], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                             stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
     try:
         ready = child.stdout.readline()
         assert ready.strip() == "ready", (ready, child.stderr.read() if child.poll() is not None else "")

@@ -2,6 +2,7 @@
 separate process (RLIMIT_NOFILE's hard limit here is 20,000 per process)."""
 import resource
 import subprocess
+import tempfile
 import sys
 import textwrap
 
@@ -73,7 +74,8 @@ def test_ten_thousand_concurrent_connections_all_echoed(reactor, spin):
         factory.noisy = False
         port = reactor.listenTCP(0, factory, interface="127.0.0.1", backlog=4096)
         client = subprocess.Popen([sys.executable, "-c", CLIENT, str(port.getHost().port), str(CONNECTIONS)],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  cwd=tempfile.gettempdir())
         try:
             spin(reactor, lambda: len(open_now) == CONNECTIONS, timeout=60)
             assert client.stdout.readline().strip() == "connected"

@@ -36,11 +36,6 @@ MODULES = [
     "twisted.internet.test.test_base",
 ]
 
-_ENGINE_RESET = (
-    "ENGINE: a write whose send() fails with ECONNRESET consumes the socket error, so the next "
-    "readable event reads EOF and reports ConnectionDone where Twisted (which writes from doWrite, "
-    "after doRead saw the reset) reports ConnectionLost. Fix in src/tcp.pyx: read_eof() should "
-    "lose with ConnectionLost when write_errno is set.")
 _ENGINE_SCOPE = (
     "ENGINE: make_address formats IPv6 hosts with inet_ntop, which drops the %interface of a "
     "scoped link-local address; Twisted uses getnameinfo(NI_NUMERICHOST), which keeps it. Fix in "
@@ -66,14 +61,6 @@ _NO_REACTOR_SOCKET = (
 # here) -> why it cannot pass on FastReactor. "ENGINE:" entries are engine bugs to fix (then
 # remove the entry); "DESIGN:" entries are deliberate differences.
 SKIPS = {
-    "AbortConnectionTests_FastReactorTests.test_serverAbortsConnectionTwice": _ENGINE_RESET,
-    "AbortConnectionTests_FastReactorTests.test_serverAbortsConnectionThenLosesConnection": _ENGINE_RESET,
-    "TCPTransportTestsBuilder_FastReactorTests.test_streamingProducer": (
-        "ENGINE: maybe_pause_producer (src/tcp.pyx) calls pauseProducing() again on every write "
-        "while the producer is already paused; Twisted pauses once (add `not self.producerPaused`)."),
-    "TCPTransportTestsBuilder_FastReactorTests.test_writeSequenceWithUnicodeRaisesException": (
-        "ENGINE: the TypeError reads 'Data must be bytes, not str'; the test wants Twisted's exact "
-        "'Data must be bytes'."),
     "TCPPortTestsBuilder_FastReactorTests.test_buildProtocolIPv6AddressScopeID": _ENGINE_SCOPE,
     "TCPPortTestsBuilder_FastReactorTests.test_serverGetHostOnIPv6ScopeID": _ENGINE_SCOPE,
     "TCPPortTestsBuilder_FastReactorTests.test_serverGetPeerOnIPv6ScopeID": _ENGINE_SCOPE,
