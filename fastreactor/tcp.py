@@ -5,6 +5,7 @@ The accept loop and the connection transport are compiled (`_core.TCPPort`,
 connector state machine (disconnected -> connecting -> connected -> disconnected).
 """
 import errno
+import os
 import socket
 
 from fastreactor import _core
@@ -215,14 +216,14 @@ class Connecting:
             return None
         err = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
-            self.failIfNotConnected(self.reactor._api.getConnectError((err, errno_message(err))))
+            self.failIfNotConnected(self.reactor._api.getConnectError((err, os.strerror(err))))
             return None
         err = self.socket.connect_ex(self.realAddress)
         if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR):
             self.reactor.addWriter(self)
             return None
         if err not in (0, errno.EISCONN):
-            self.failIfNotConnected(self.reactor._api.getConnectError((err, errno_message(err))))
+            self.failIfNotConnected(self.reactor._api.getConnectError((err, os.strerror(err))))
             return None
         self.reactor.removeWriter(self)
         self.connectDone()
@@ -274,11 +275,6 @@ class Connecting:
 
     def getDestination(self):
         return self.connector.getDestination() if self.connector is not None else None
-
-
-def errno_message(err):
-    import os
-    return os.strerror(err)
 
 
 class Connector:
