@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <netdb.h>
 
 #ifdef __linux__
 #  include <sys/epoll.h>
@@ -117,7 +118,9 @@ static inline int fr_sockaddr_parts(const struct sockaddr *sa, char *host, size_
     }
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t)hostlen);
+        /* getnameinfo keeps the zone of a link-local address ("fe80::1%eth0"), as Python does. */
+        if (getnameinfo(sa, sizeof(struct sockaddr_in6), host, (socklen_t)hostlen, NULL, 0, NI_NUMERICHOST) != 0)
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, (socklen_t)hostlen);
         *port = ntohs(in6->sin6_port);
         *flowinfo = ntohl(in6->sin6_flowinfo);
         *scope = in6->sin6_scope_id;

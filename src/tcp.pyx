@@ -14,7 +14,7 @@ ACCEPT_RETRY_DELAY = 0.1   # seconds to wait after EMFILE/ENFILE before acceptin
 
 cdef object make_address(Loop loop, const sockaddr *sa):
     """An IPv4Address/IPv6Address (of the face's types) for a socket address."""
-    cdef char host[64]
+    cdef char host[128]
     cdef int port
     cdef unsigned int flowinfo, scope
     cdef int family = fr_sockaddr_parts(sa, host, sizeof(host), &port, &flowinfo, &scope)

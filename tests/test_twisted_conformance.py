@@ -36,10 +36,6 @@ MODULES = [
     "twisted.internet.test.test_base",
 ]
 
-_ENGINE_SCOPE = (
-    "ENGINE: make_address formats IPv6 hosts with inet_ntop, which drops the %interface of a "
-    "scoped link-local address; Twisted uses getnameinfo(NI_NUMERICHOST), which keeps it. Fix in "
-    "src/compat.h fr_sockaddr_parts: getnameinfo(..., NI_NUMERICHOST) for AF_INET6.")
 _ENGINE_EMFILE = (
     "ENGINE: on EMFILE the compiled accept loop stops accepting for 0.1 s and retries, leaving the "
     "peer waiting in the backlog; Twisted accepts with a reserved descriptor and closes the peer "
@@ -61,11 +57,6 @@ _NO_REACTOR_SOCKET = (
 # here) -> why it cannot pass on FastReactor. "ENGINE:" entries are engine bugs to fix (then
 # remove the entry); "DESIGN:" entries are deliberate differences.
 SKIPS = {
-    "TCPPortTestsBuilder_FastReactorTests.test_buildProtocolIPv6AddressScopeID": _ENGINE_SCOPE,
-    "TCPPortTestsBuilder_FastReactorTests.test_serverGetHostOnIPv6ScopeID": _ENGINE_SCOPE,
-    "TCPPortTestsBuilder_FastReactorTests.test_serverGetPeerOnIPv6ScopeID": _ENGINE_SCOPE,
-    "TCPTransportTestsBuilder_FastReactorTests.test_serverAddressTCP6": _ENGINE_SCOPE,
-    "TCP6ClientTestsBuilder_FastReactorTests.test_addresses": _ENGINE_SCOPE,
     "TCPPortTestsBuilder_FastReactorTests.test_closePeerOnEMFILE": _ENGINE_EMFILE,
     "TCP4ClientTestsBuilder_FastReactorTests.test_connectPortOverflow": _PORT_RANGE,
     "TCP4ClientTestsBuilder_FastReactorTests.test_connectPortUnderflow": _PORT_RANGE,
