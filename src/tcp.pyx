@@ -84,6 +84,12 @@ cdef class TCPConnection(Handle):
             except Exception as e:
                 self.loop.report("Unhandled Error in dataReceived of %r" % (self.protocol,))
                 self.lose(self.loop.api.Failure(e))
+                return None
+            # Send this connection's replies now rather than after the whole poll batch, so the
+            # peer can work while the other ready connections are read. Everything done in the
+            # same callback (write then abort or lose) has already taken effect.
+            if self.flush_queued:
+                self.flush_before_poll()
             return None
         if n == 0:
             self.read_eof()
