@@ -3,7 +3,6 @@ cdef class TCPConnection(Handle):
     cdef readonly int connected
     cdef readonly int disconnecting
     cdef readonly int disconnected
-    cdef bint is_client
     cdef bint aborting
     cdef bint reading_paused
     cdef bint half_closeable
@@ -46,8 +45,6 @@ cdef class TCPPort(Handle):
     cdef public object connection_class
     cdef int family
     cdef int number_accepts
-    cdef int accept_paused
     cdef public int connected
     cdef public int disconnecting
     cdef object __weakref__
-    cdef object build_address(self, void *addr)

@@ -490,11 +490,7 @@ cdef class TCPPort(Handle):
     def fileno(self):
         return self.fd
 
-    cdef object build_address(self, void *addr):
-        return make_address(self.loop, <sockaddr *>addr)
-
     def _resumeAccepting(self):
-        self.accept_paused = 0
         if self.fd >= 0 and not self.disconnecting:
             self.loop.set_interest(self, EV_READ)
 
@@ -520,7 +516,6 @@ cdef class TCPPort(Handle):
                     # Out of descriptors: stop watching the socket for a moment instead of spinning.
                     self.loop.api.logMessage("Could not accept new connection (%s); retrying in %gs"
                                              % (os.strerror(err), ACCEPT_RETRY_DELAY))
-                    self.accept_paused = 1
                     self.loop.set_interest(self, 0)
                     self.loop.callLater(ACCEPT_RETRY_DELAY, self._resumeAccepting)
                     return None
