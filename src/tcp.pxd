@@ -48,3 +48,5 @@ cdef class TCPPort(Handle):
     cdef public int connected
     cdef public int disconnecting
     cdef object __weakref__
+
+    cdef int shed_backlog(self, int budget) except -1

@@ -5,11 +5,37 @@ import socket as _socket
 
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.string cimport memset
+from posix.fcntl cimport open as open_path, O_RDONLY, O_CLOEXEC
 
 cdef enum:
     ACCEPT_BATCH_MAX = 1000
 
 ACCEPT_RETRY_DELAY = 0.1   # seconds to wait after EMFILE/ENFILE before accepting again
+
+
+# One descriptor held open for the whole process so that, when accept() fails with EMFILE, the
+# port can free it, accept the waiting peers and close them at once (as Twisted does) instead of
+# leaving them hanging in the backlog.
+cdef int emfile_reserve = -1
+
+
+cdef int reserve_emfile_descriptor():
+    """Hold the EMFILE recovery descriptor if it is not held; 0 if held afterwards, else -1."""
+    global emfile_reserve
+    if emfile_reserve < 0:
+        emfile_reserve = open_path(b"/dev/null", O_RDONLY | O_CLOEXEC)
+    return 0 if emfile_reserve >= 0 else -1
+
+
+def _release_emfile_reserve():
+    """Close the EMFILE recovery descriptor (tests use it to reach the no-reserve path).
+    True if one was held. The next listening port takes a new one."""
+    global emfile_reserve
+    if emfile_reserve < 0:
+        return False
+    close(emfile_reserve)
+    emfile_reserve = -1
+    return True
 
 
 cdef object make_address(Loop loop, const sockaddr *sa):
@@ -466,6 +492,7 @@ cdef class TCPPort(Handle):
 
     def _startAccepting(self, int fd, int family):
         """Accept connections on the listening socket `fd` (still owned by the caller)."""
+        reserve_emfile_descriptor()
         self.fd = fd
         self.family = family
         self.connected = 1
@@ -512,8 +539,12 @@ cdef class TCPPort(Handle):
                     return None
                 if err == EINTR or err == ECONNABORTED or err == EPERM:
                     continue
+                if err == EMFILE and emfile_reserve >= 0:
+                    self.shed_backlog(self.number_accepts - i)
+                    return None
                 if err == EMFILE or err == ENFILE or err == ENOBUFS or err == ENOMEM:
-                    # Out of descriptors: stop watching the socket for a moment instead of spinning.
+                    # Out of descriptors and no reserve to shed the backlog with: stop watching the
+                    # socket for a moment instead of spinning on a readiness we cannot consume.
                     self.loop.api.logMessage("Could not accept new connection (%s); retrying in %gs"
                                              % (os.strerror(err), ACCEPT_RETRY_DELAY))
                     self.loop.set_interest(self, 0)
@@ -538,3 +569,36 @@ cdef class TCPPort(Handle):
         if self.number_accepts < ACCEPT_BATCH_MAX:
             self.number_accepts += 20
         return None
+
+    cdef int shed_backlog(self, int budget) except -1:
+        """EMFILE with the reserve held: free the reserve, accept up to `budget` waiting peers and
+        close each at once, then take the reserve back. The peers see their connection closed
+        rather than waiting in the backlog, and the socket stops being readable (no spin).
+        Nothing is logged until the reserve is back: logging may need a descriptor."""
+        global emfile_reserve
+        cdef sockaddr_storage ss
+        cdef socklen_t length
+        cdef int fd
+        closed = []
+        close(emfile_reserve)
+        emfile_reserve = -1
+        while budget > 0:
+            budget -= 1
+            length = sizeof(ss)
+            fd = fr_accept(self.fd, <sockaddr *>&ss, &length)
+            if fd < 0:
+                if errno == EINTR or errno == ECONNABORTED or errno == EPERM:
+                    continue
+                break
+            close(fd)
+            closed.append(make_address(self.loop, <sockaddr *>&ss))
+        reserved = reserve_emfile_descriptor() == 0
+        log = self.loop.api.logMessage
+        log("EMFILE encountered; releasing reserved file descriptor.")
+        for address in closed:
+            log("EMFILE recovery: Closed socket from %s" % (address,))
+        if reserved:
+            log("Re-reserving EMFILE recovery file descriptor.")
+        else:
+            log("Could not re-reserve EMFILE recovery file descriptor.")
+        return 0

@@ -565,42 +565,100 @@ def test_one_broken_connection_does_not_take_the_reactor_down(reactor, spin, cap
     bad.close()
 
 
-def test_emfile_on_accept_is_logged_and_retried_not_spun(reactor, spin, caplog):
-    import logging
-    import resource
+class DescriptorExhaustion:
+    """Lower RLIMIT_NOFILE and fill the table with sockets, leaving `free` descriptors unused."""
+
+    def __init__(self, free):
+        self.free = free
+        self.hogs = []
+
+    def __enter__(self):
+        import os
+        import resource
+        self.limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/dev/fd")) + 32, self.limits[1]))
+        try:
+            while True:
+                self.hogs.append(socket.socket())
+        except OSError as e:
+            assert e.errno == errno.EMFILE
+        for _ in range(self.free):
+            self.hogs.pop().close()
+        return self
+
+    def release(self, count):
+        for _ in range(count):
+            self.hogs.pop().close()
+
+    def __exit__(self, *exc):
+        import resource
+        for h in self.hogs:
+            h.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.limits)
+
+
+def accept_cpu_while_iterating(reactor, rounds=30):
+    """CPU seconds used by `rounds` iterations of 10 ms: near 0 unless something spins."""
     import time
+    cpu0 = time.process_time()
+    for _ in range(rounds):
+        reactor.iterate(0.01)
+    return time.process_time() - cpu0
+
+
+def test_emfile_on_accept_closes_the_waiting_peer(reactor, spin, caplog):
+    """As in Twisted: the port frees its reserved descriptor, accepts the waiting peer, closes it
+    at once and takes the reserve back; the peer sees its connection end instead of hanging."""
+    import logging
 
     caplog.set_level(logging.INFO, "fastreactor")
     factory, port = listen(reactor, Collector)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    hogs = []
-    try:
-        import os
-        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/dev/fd")) + 32, hard))
+    with DescriptorExhaustion(free=1) as exhaustion:
+        c = socket.socket()     # takes the last free descriptor: the accept gets EMFILE
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port.getHost().port))
+        cpu = accept_cpu_while_iterating(reactor)
+        messages = [r.getMessage() for r in caplog.records]
+        assert "EMFILE encountered; releasing reserved file descriptor." in messages
+        assert any(m.startswith("EMFILE recovery: Closed socket from ") for m in messages)
+        assert "Re-reserving EMFILE recovery file descriptor." in messages
+        assert cpu < 0.25, "accept spun on EMFILE (%.2fs CPU in 0.3s)" % cpu
+        assert getattr(factory, "instances", None) is None
+        c.setblocking(True)
+        c.settimeout(5)
         try:
-            while True:
-                hogs.append(socket.socket())
-        except OSError as e:
-            assert e.errno == errno.EMFILE
-        # Leave exactly one free descriptor: the client socket takes it, so accept gets EMFILE.
-        hogs.pop().close()
+            assert c.recv(10) == b""
+        except ConnectionResetError:
+            pass
+        c.close()
+        # Once descriptors are free again the port accepts as usual.
+        exhaustion.release(10)
+        d = socket.socket()
+        d.connect(("127.0.0.1", port.getHost().port))
+        spin(reactor, lambda: getattr(factory, "instances", None), timeout=5)
+        d.close()
+
+
+def test_emfile_without_a_reserve_is_logged_and_retried_not_spun(reactor, spin, caplog):
+    """With no reserve to shed the backlog with, the port stops watching its socket for a moment
+    rather than spinning, and accepts the waiting peer once descriptors are free."""
+    import logging
+
+    from fastreactor import _core
+
+    caplog.set_level(logging.INFO, "fastreactor")
+    factory, port = listen(reactor, Collector)
+    _core._release_emfile_reserve()
+    with DescriptorExhaustion(free=1) as exhaustion:
         c = socket.socket()
         c.setblocking(False)
         c.connect_ex(("127.0.0.1", port.getHost().port))
-        cpu0 = time.process_time()
-        for _ in range(30):
-            reactor.iterate(0.01)
-        cpu = time.process_time() - cpu0
+        cpu = accept_cpu_while_iterating(reactor)
         assert any("Could not accept" in r.getMessage() for r in caplog.records)
         assert cpu < 0.25, "accept spun on EMFILE (%.2fs CPU in 0.3s)" % cpu
-        for h in hogs[:10]:
-            h.close()
+        exhaustion.release(10)
         spin(reactor, lambda: getattr(factory, "instances", None), timeout=5)
         c.close()
-    finally:
-        for h in hogs:
-            h.close()
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_reuse_port_allows_two_listeners(reactor):

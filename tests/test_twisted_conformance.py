@@ -36,10 +36,6 @@ MODULES = [
     "twisted.internet.test.test_base",
 ]
 
-_ENGINE_EMFILE = (
-    "ENGINE: on EMFILE the compiled accept loop stops accepting for 0.1 s and retries, leaving the "
-    "peer waiting in the backlog; Twisted accepts with a reserved descriptor and closes the peer "
-    "at once, which this test waits for (it hangs until its timeout here).")
 _PORT_RANGE = (
     "DESIGN: asserts the text of CPython's socket-module error for an out-of-range port, raised "
     "late by connect_ex/getaddrinfo; fastreactor refuses the port at the call with ValueError "
@@ -57,7 +53,6 @@ _NO_REACTOR_SOCKET = (
 # here) -> why it cannot pass on FastReactor. "ENGINE:" entries are engine bugs to fix (then
 # remove the entry); "DESIGN:" entries are deliberate differences.
 SKIPS = {
-    "TCPPortTestsBuilder_FastReactorTests.test_closePeerOnEMFILE": _ENGINE_EMFILE,
     "TCP4ClientTestsBuilder_FastReactorTests.test_connectPortOverflow": _PORT_RANGE,
     "TCP4ClientTestsBuilder_FastReactorTests.test_connectPortUnderflow": _PORT_RANGE,
     "TCP6ClientTestsBuilder_FastReactorTests.test_connectPortOverflow": _PORT_RANGE,
