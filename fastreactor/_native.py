@@ -34,6 +34,11 @@ class NativeAPI:
     ReactorAlreadyRunning = error.ReactorAlreadyRunning
     getConnectError = staticmethod(error.getConnectError)
 
+    # The reasons of every clean close and every lost connection, shared as Twisted shares
+    # twisted.internet.main.CONNECTION_DONE/CONNECTION_LOST (each close still gets its own Failure).
+    CONNECTION_DONE = error.ConnectionDone("Connection done")
+    CONNECTION_LOST = error.ConnectionLost("Connection lost")
+
     @property
     def Protocol(self):
         from fastreactor.protocol import Protocol

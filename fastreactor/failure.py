@@ -237,6 +237,9 @@ class Failure(BaseException):
         for errorType in errorTypes:
             if errorType is self.type:
                 return errorType
+            if (isinstance(errorType, type) and issubclass(errorType, Exception)
+                    and isinstance(self.type, type) and issubclass(self.type, errorType)):
+                return errorType    # its qualified name is in parents: no need to build them
             key = errorType
             if isinstance(errorType, type) and issubclass(errorType, Exception):
                 key = qual(errorType)

@@ -1,5 +1,5 @@
 # C declarations for the system calls the core uses (see compat.h for the per-platform glue).
-from libc.stdint cimport uint32_t, uint64_t, uintptr_t, intptr_t
+from libc.stdint cimport uint16_t, uint32_t, uint64_t, uintptr_t, intptr_t
 from libc.errno cimport errno
 
 cdef extern from "compat.h" nogil:
@@ -16,6 +16,13 @@ cdef extern from "compat.h" nogil:
         unsigned short sa_family
     struct sockaddr_storage:
         unsigned short ss_family
+    struct in_addr:
+        uint32_t s_addr
+    struct sockaddr_in:
+        unsigned short sin_family
+        unsigned short sin_port
+        in_addr sin_addr
+    uint16_t ntohs(uint16_t)
     struct iovec:
         void *iov_base
         size_t iov_len

@@ -38,14 +38,27 @@ def _release_emfile_reserve():
     return True
 
 
+# The host string of the last IPv4 peer: a server's peers mostly come from few addresses, and
+# inet_ntop plus the str it needs cost more than the rest of the address.
+cdef uint32_t last_ipv4_addr = 0
+cdef object last_ipv4_host = None
+
+
 cdef object make_address(Loop loop, const sockaddr *sa):
     """An IPv4Address/IPv6Address (of the face's types) for a socket address."""
+    global last_ipv4_addr, last_ipv4_host
     cdef char host[128]
     cdef int port
     cdef unsigned int flowinfo, scope
+    cdef const sockaddr_in *sin
+    if sa.sa_family == AF_INET:
+        sin = <const sockaddr_in *>sa
+        if last_ipv4_host is None or sin.sin_addr.s_addr != last_ipv4_addr:
+            fr_sockaddr_parts(sa, host, sizeof(host), &port, &flowinfo, &scope)
+            last_ipv4_host = host.decode("ascii")
+            last_ipv4_addr = sin.sin_addr.s_addr
+        return loop.api.IPv4Address("TCP", last_ipv4_host, ntohs(sin.sin_port))
     cdef int family = fr_sockaddr_parts(sa, host, sizeof(host), &port, &flowinfo, &scope)
-    if family == AF_INET:
-        return loop.api.IPv4Address("TCP", host.decode("ascii"), port)
     if family == AF_INET6:
         return loop.api.IPv6Address("TCP", host.decode("ascii"), port, flowinfo, scope)
     return None
@@ -122,16 +135,16 @@ cdef class TCPConnection(Handle):
             return None
         if errno == EAGAIN or errno == EWOULDBLOCK or errno == EINTR:
             return None
-        self.lose(self.loop.api.Failure(self.loop.api.ConnectionLost("Connection lost")))
+        self.lose(self.loop.api.Failure(self.loop.api.CONNECTION_LOST))
 
     cdef int read_eof(self) except -1:
         api = self.loop.api
         if self.write_errno:
             # A failed send consumed the socket's error (e.g. ECONNRESET): this EOF is not clean.
-            self.lose(api.Failure(api.ConnectionLost("Connection lost")))
+            self.lose(api.Failure(api.CONNECTION_LOST))
             return 0
         if not self.half_closeable:
-            self.lose(api.Failure(api.ConnectionDone("Connection done")))
+            self.lose(api.Failure(api.CONNECTION_DONE))
             return 0
         # IHalfCloseableProtocol: the peer finished sending; we may go on writing.
         self.stop_reading()
@@ -251,7 +264,7 @@ cdef class TCPConnection(Handle):
         if self.write_pending:
             self.flush()
         if self.write_errno:
-            self.lose(api.Failure(api.ConnectionLost("Connection lost")))
+            self.lose(api.Failure(api.CONNECTION_LOST))
             return None
         if self.write_pending:
             if (self.producer is not None and self.streamingProducer and self.producerPaused
@@ -264,7 +277,7 @@ cdef class TCPConnection(Handle):
             self.producerPaused = False
             self.producer.resumeProducing()
         elif self.disconnecting:
-            self.lose(api.Failure(api.ConnectionDone("Connection done")))
+            self.lose(api.Failure(api.CONNECTION_DONE))
         elif self.write_shut_requested and not self.write_shut:
             self.write_shut = True
             shutdown(self.fd, SHUT_WR)
@@ -284,7 +297,7 @@ cdef class TCPConnection(Handle):
             if self.write_shut:
                 self.stop_reading()
                 self.loop.set_interest(self, 0)
-                self.lose(self.loop.api.Failure(self.loop.api.ConnectionDone("Connection done")))
+                self.lose(self.loop.api.Failure(self.loop.api.CONNECTION_DONE))
             else:
                 self.stop_reading()
                 self.loop.set_interest(self, self.interest | EV_WRITE)
@@ -309,7 +322,10 @@ cdef class TCPConnection(Handle):
         self.lose(self.loop.api.Failure(self.loop.api.ConnectionAborted()))
 
     def connectionLost(self, reason):
-        """Tear the connection down now with `reason` (a Failure); used by the faces."""
+        """Tear the connection down now with `reason` (a Failure); used by the faces. A
+        ConnectionAborted reason closes with an RST, as abortConnection does."""
+        if reason.check(self.loop.api.ConnectionAborted) is not None:
+            self.aborting = True
         self.lose(reason)
 
     cdef int close_socket(self, bint abortive) except -1:
@@ -339,7 +355,7 @@ cdef class TCPConnection(Handle):
                 producer.stopProducing()
             except Exception:
                 self.loop.report("Error stopping producer")
-        self.close_socket(reason.check(api.ConnectionAborted) is not None)
+        self.close_socket(self.aborting)
         self.write_chunks = None
         self.write_pending = 0
         protocol = self.protocol

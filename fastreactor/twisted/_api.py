@@ -1,6 +1,6 @@
 """The Twisted face's type bundle: the engine reports with Twisted's own Failure, Deferred, error
 and address types, and logs through twisted.python.log (so trial's flushLoggedErrors sees errors)."""
-from twisted.internet import address, defer, error
+from twisted.internet import address, defer, error, main
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.python import failure, log
 
@@ -35,6 +35,9 @@ class TwistedAPI:
     ReactorNotRestartable = error.ReactorNotRestartable
     ReactorAlreadyRunning = error.ReactorAlreadyRunning
     getConnectError = staticmethod(error.getConnectError)
+
+    CONNECTION_DONE = main.CONNECTION_DONE    # the very objects Twisted's transports report with
+    CONNECTION_LOST = main.CONNECTION_LOST
 
     @property
     def Protocol(self):
