@@ -668,3 +668,39 @@ def test_reuse_port_allows_two_listeners(reactor):
     a = reactor.listenTCP(0, factory, interface="127.0.0.1", reusePort=True)
     b = reactor.listenTCP(a.getHost().port, factory, interface="127.0.0.1", reusePort=True)
     assert a.getHost().port == b.getHost().port
+
+
+def test_replies_leave_when_data_received_returns(reactor, spin):
+    """A documented difference from Twisted: what dataReceived writes is sent as soon as it
+    returns, so an abort scheduled with callLater(0) after the write no longer drops the reply
+    (Twisted sends on the next writability event, after that timer). Write then abort in the same
+    callback still drops it, as in Twisted (tests/test_tcp_lifecycle.py)."""
+
+    class ReplyThenAbortLater(protocol.Protocol):
+        def dataReceived(self, data):
+            self.transport.write(b"reply:" + data)
+            reactor.callLater(0, self.transport.abortConnection)
+
+    factory, port = listen(reactor, ReplyThenAbortLater)
+    c = client_socket(port)
+    c.sendall(b"ping")
+    got = []
+
+    def read():
+        chunks = []
+        try:
+            while True:
+                data = c.recv(100)
+                if not data:
+                    break
+                chunks.append(data)
+        except ConnectionResetError:
+            chunks.append(b"<reset>")
+        got.append(b"".join(chunks))
+
+    t = threading.Thread(target=read)
+    t.start()
+    spin(reactor, lambda: got)
+    t.join()
+    assert got == [b"reply:ping<reset>"]
+    c.close()
