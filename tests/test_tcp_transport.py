@@ -704,3 +704,32 @@ def test_replies_leave_when_data_received_returns(reactor, spin):
     t.join()
     assert got == [b"reply:ping<reset>"]
     c.close()
+
+
+def test_large_reads_arrive_intact_and_unshared(reactor, spin):
+    """Reads of every size (the large ones are handed over without a copy) deliver exactly the
+    bytes sent, each dataReceived getting its own bytes object."""
+    import os
+    import sys
+
+    payload = os.urandom(3_000_000) + b"tail"
+    got = []
+
+    class Keep(protocol.Protocol):
+        def dataReceived(self, data):
+            got.append(data)
+
+    factory, port = listen(reactor, Keep)
+
+    def send():
+        with socket.create_connection(("127.0.0.1", port.getHost().port)) as c:
+            for i in range(0, len(payload), 100_000):
+                c.sendall(payload[i:i + 100_000])
+    t = threading.Thread(target=send)
+    t.start()
+    spin(reactor, lambda: sum(map(len, got)) >= len(payload))
+    t.join()
+    assert b"".join(got) == payload
+    assert len({id(g) for g in got}) == len(got)
+    assert max(map(len, got)) >= 16384, "no large read happened"
+    assert [sys.getrefcount(got[i]) for i in range(5)] == [2] * 5   # the list's and the argument's
