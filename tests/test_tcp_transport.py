@@ -52,6 +52,17 @@ def recv_all(sock):
         chunks.append(data)
 
 
+def in_thread(reactor, spin, blocking_io):
+    """Run `blocking_io()` (client-side socket calls) in a thread while the reactor spins, and
+    return its result."""
+    out = []
+    t = threading.Thread(target=lambda: out.append(blocking_io()))
+    t.start()
+    spin(reactor, lambda: out)
+    t.join()
+    return out[0]
+
+
 def test_large_write_then_lose_connection_reaches_a_slow_reader(reactor, spin):
     """Several MiB written then loseConnection: every byte arrives, then EOF."""
     payload = bytes(range(256)) * (4 * 4096 + 7)    # ~4 MiB
@@ -94,12 +105,8 @@ def test_write_sequence_and_many_small_writes_keep_order(reactor, spin):
 
     factory, port = listen(reactor, Sender)
     s = client_socket(port)
-    out = {}
-    t = threading.Thread(target=lambda: out.setdefault("data", recv_all(s)))
-    t.start()
-    spin(reactor, lambda: "data" in out)
-    t.join()
-    assert out["data"] == b"abcdef" + b"".join(b"%d," % i for i in range(1000))
+    data = in_thread(reactor, spin, lambda: recv_all(s))
+    assert data == b"abcdef" + b"".join(b"%d," % i for i in range(1000))
 
 
 def test_write_rejects_str_and_other_types(reactor, spin):
@@ -121,14 +128,10 @@ def test_write_rejects_str_and_other_types(reactor, spin):
 
     factory, port = listen(reactor, Writer)
     s = client_socket(port)
-    out = {}
-    t = threading.Thread(target=lambda: out.setdefault("data", recv_all(s)))
-    t.start()
-    spin(reactor, lambda: "data" in out)
-    t.join()
+    data = in_thread(reactor, spin, lambda: recv_all(s))
     assert len(errors) == 6
     assert all(e == "Data must be bytes" for e in errors)
-    assert out["data"] == b"fine"     # nothing from the refused calls, not even b"ok"
+    assert data == b"fine"     # nothing from the refused calls, not even b"ok"
 
 
 def test_writes_after_the_connection_ended_are_ignored(reactor, spin):
@@ -168,12 +171,8 @@ def test_half_close_read_side(reactor, spin):
     s = client_socket(port)
     s.sendall(b"request")
     s.shutdown(socket.SHUT_WR)
-    out = {}
-    t = threading.Thread(target=lambda: out.setdefault("data", recv_all(s)))
-    t.start()
-    spin(reactor, lambda: "data" in out)
-    t.join()
-    assert out["data"] == b"reply after FIN"
+    data = in_thread(reactor, spin, lambda: recv_all(s))
+    assert data == b"reply after FIN"
     spin(reactor, lambda: len(events) == 3)
     assert events == [("data", b"request"), "readConnectionLost", ("connectionLost", "ConnectionDone")]
 
@@ -319,12 +318,8 @@ def test_pull_producer_is_asked_for_more_each_time_the_queue_empties(reactor, sp
 
     factory, port = listen(reactor, Server)
     s = client_socket(port)
-    out = {}
-    t = threading.Thread(target=lambda: out.setdefault("data", recv_all(s)))
-    t.start()
-    spin(reactor, lambda: "data" in out)
-    t.join()
-    assert out["data"] == b"".join(b"%05d" % i for i in range(200))
+    data = in_thread(reactor, spin, lambda: recv_all(s))
+    assert data == b"".join(b"%05d" % i for i in range(200))
     assert state["asked"] == 201
 
 
@@ -547,19 +542,9 @@ def test_one_broken_connection_does_not_take_the_reactor_down(reactor, spin, cap
     good = client_socket(port)
     bad = client_socket(port)
     bad.sendall(b"bad")
-    out = {}
-    t = threading.Thread(target=lambda: out.setdefault("bad", recv_all(bad)))
-    t.start()
-    spin(reactor, lambda: "bad" in out)
-    t.join()
-    assert out["bad"] == b""
+    assert in_thread(reactor, spin, lambda: recv_all(bad)) == b""
     good.sendall(b"ping")
-    got = []
-    t = threading.Thread(target=lambda: got.append(good.recv(10)))
-    t.start()
-    spin(reactor, lambda: got)
-    t.join()
-    assert got == [b"ping"]
+    assert in_thread(reactor, spin, lambda: good.recv(10)) == b"ping"
     assert any("bad input" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
     good.close()
     bad.close()
@@ -684,25 +669,17 @@ def test_replies_leave_when_data_received_returns(reactor, spin):
     factory, port = listen(reactor, ReplyThenAbortLater)
     c = client_socket(port)
     c.sendall(b"ping")
-    got = []
 
     def read():
         chunks = []
         try:
-            while True:
-                data = c.recv(100)
-                if not data:
-                    break
-                chunks.append(data)
+            while chunks[-1:] != [b""]:
+                chunks.append(c.recv(100))
         except ConnectionResetError:
             chunks.append(b"<reset>")
-        got.append(b"".join(chunks))
+        return b"".join(chunks)
 
-    t = threading.Thread(target=read)
-    t.start()
-    spin(reactor, lambda: got)
-    t.join()
-    assert got == [b"reply:ping<reset>"]
+    assert in_thread(reactor, spin, read) == b"reply:ping<reset>"
     c.close()
 
 
