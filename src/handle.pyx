@@ -1,6 +1,13 @@
 # Handle: what the loop's fd table holds. SelectableHandle adapts a Python object with
 # fileno()/doRead()/doWrite() (Twisted's IReadDescriptor/IWriteDescriptor) to the loop.
 
+cimport cython
+
+
+# A handle keeps its loop for as long as it lives (transports call into it from user code at any
+# time), so the collector must not set `loop` to None: cycles through the loop are broken by the
+# loop's own tp_clear, which empties its fd table.
+@cython.no_gc_clear
 cdef class Handle:
     """A watched descriptor. The loop calls on_readable/on_writable for the directions in interest."""
 

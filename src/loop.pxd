@@ -1,6 +1,14 @@
 from cpython.object cimport PyObject
 
 
+cdef extern from "gc_slots.h":
+    ctypedef int (*fr_visitproc)(PyObject *, void *) noexcept
+    ctypedef int (*fr_traverseproc)(PyObject *, fr_visitproc, void *) noexcept
+    ctypedef int (*fr_inquiry)(PyObject *) noexcept
+    int fr_gc_install(object type, fr_traverseproc traverse, fr_inquiry clear,
+                      fr_traverseproc *previous_traverse, fr_inquiry *previous_clear) except -1
+
+
 cdef class Loop:
     cdef readonly Poller poller
     cdef PyObject **handles
@@ -23,6 +31,7 @@ cdef class Loop:
     cdef int grow_table(self, int fd) except -1
     cdef int set_interest(self, Handle handle, int events) except -1
     cdef int forget(self, Handle handle, bint closing) except -1
+    cdef void release_table(self, bint unregister) noexcept
     cdef int dispatch(self, int count) except -1
     cdef int run_thread_calls(self) except -1
     cdef int run_due_timers(self) except -1

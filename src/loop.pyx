@@ -4,6 +4,7 @@
 import collections
 import os
 
+cimport cython
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.object cimport PyCallable_Check
 from cpython.ref cimport Py_INCREF, Py_DECREF
@@ -16,6 +17,10 @@ cdef enum:
 READ_CHUNK_SIZE = READ_CHUNK
 
 
+# Cython's tp_clear would set poller, timers and waker to None, and a method reaching them through
+# those typed attributes would then crash; the loop's own tp_clear (loop_clear, below) breaks its
+# cycles by releasing the fd table instead, and its attributes stay valid for its whole life.
+@cython.no_gc_clear
 cdef class Loop:
     """The compiled event loop: fd table, poller, timer heap, thread-call queue, waker.
 
@@ -50,12 +55,14 @@ cdef class Loop:
         self.set_interest(self.waker, EV_READ)
 
     def __dealloc__(self):
-        cdef int fd
-        if self.handles != NULL:
-            for fd in range(self.table_size):
-                if self.handles[fd] != NULL:
-                    Py_DECREF(<object>self.handles[fd])
-                    self.handles[fd] = NULL
+        # A loop dropped without close(): its wakers and poller are its own, so their descriptors
+        # go with it. Whatever else is still in the table holds no reference to the loop (or the
+        # loop would not be here), and is only let go.
+        self.release_table(False)
+        if self.waker is not None:
+            self.waker.close()
+        if self.poller is not None:
+            self.poller.close()
         free(self.handles)
         free(self.generations)
         free(self.fired)
@@ -113,6 +120,29 @@ cdef class Loop:
         finally:
             Py_DECREF(handle)
         return 0
+
+    cdef void release_table(self, bint unregister) noexcept:
+        """Empty the fd table. With `unregister` each descriptor also leaves the poller (errors
+        ignored), so the loop stays consistent; without it the caller is closing the poller, and
+        the wakers in the table are closed."""
+        cdef int fd
+        cdef Handle handle
+        for fd in range(self.table_size):
+            if self.handles[fd] == NULL:
+                continue
+            handle = <Handle>self.handles[fd]
+            if unregister:
+                try:
+                    self.forget(handle, False)
+                except Exception:
+                    pass
+            else:
+                self.handles[fd] = NULL
+                self.generations[fd] += 1
+                handle.interest = 0
+                if isinstance(handle, Waker):
+                    (<Waker>handle).close()
+                Py_DECREF(handle)
 
     # ---- one iteration ----------------------------------------------------------------------------
 
@@ -396,10 +426,8 @@ cdef class Loop:
     def close(self):
         """Release the loop: stop watching every descriptor (transports keep theirs open until
         they are closed or freed), drop pending timers and thread calls, close the wakers and the
-        poller. It breaks the references from the fd table and the timer heap back to this loop,
-        which the garbage collector cannot see, so a closed loop is freed. Do not use it after."""
+        poller, now rather than when the garbage collector frees the loop. Do not use it after."""
         cdef int fd
-        cdef DelayedCall call
         for fd in range(self.table_size):
             if self.handles[fd] != NULL:
                 handle = <object>self.handles[fd]
@@ -409,9 +437,7 @@ cdef class Loop:
         self.selectables.clear()
         del self.unflushed[:]
         self.thread_calls.clear()
-        while self.timers.size:
-            call = self.timers.pop()
-            call.heap_index = -1
+        self.timers.release_items()
         if self.timers.held:
             del self.timers.held[:]
         self.poller.close()
@@ -422,3 +448,36 @@ cdef class Loop:
             if self.handles[fd] != NULL:
                 n += 1
         return n
+
+
+# ---- garbage collection ---------------------------------------------------------------------------
+# The fd table owns a reference to each watched handle, and most handles point back at the loop;
+# the collector must see those references to free a dropped loop (see gc_slots.h).
+
+cdef fr_traverseproc loop_cython_traverse = NULL
+cdef fr_inquiry loop_cython_clear = NULL
+
+
+cdef int loop_traverse(Loop self, fr_visitproc visit, void *arg) noexcept:
+    cdef int fd, e
+    if loop_cython_traverse != NULL:
+        e = loop_cython_traverse(<PyObject *>self, visit, arg)
+        if e:
+            return e
+    for fd in range(self.table_size):
+        if self.handles[fd] != NULL:
+            e = visit(self.handles[fd], arg)
+            if e:
+                return e
+    return 0
+
+
+cdef int loop_clear(Loop self) noexcept:
+    if loop_cython_clear != NULL:
+        loop_cython_clear(<PyObject *>self)
+    self.release_table(True)
+    return 0
+
+
+fr_gc_install(Loop, <fr_traverseproc>loop_traverse, <fr_inquiry>loop_clear,
+              &loop_cython_traverse, &loop_cython_clear)

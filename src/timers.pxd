@@ -32,6 +32,7 @@ cdef class TimerHeap:
     cdef int update(self, DelayedCall call) except -1
     cdef int hold(self, DelayedCall call) except -1
     cdef int release_held(self) except -1
+    cdef void release_items(self) noexcept
     cdef void sift_up(self, Py_ssize_t i)
     cdef void sift_down(self, Py_ssize_t i)
     cdef inline bint less(self, DelayedCall a, DelayedCall b)

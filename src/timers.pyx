@@ -1,5 +1,6 @@
 # Timers: DelayedCall objects in a binary min-heap ordered by (time, sequence), so calls with the same
 # deadline run in the order they were scheduled. Cancel and reset are O(log n) through heap_index.
+cimport cython
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdlib cimport realloc, free
 
@@ -16,6 +17,10 @@ cdef double finite_seconds(object value, str what) except? -1.0:
     return seconds
 
 
+# A call keeps its loop for as long as it lives, so cancel()/reset() can always reach it: the
+# collector clears func/args/kw (delayed_call_clear, below), and the loop's cycles are broken by the
+# heap's tp_clear.
+@cython.no_gc_clear
 cdef class DelayedCall:
     """A call scheduled by callLater: cancel(), reset(), delay(), active(), getTime().
 
@@ -105,11 +110,20 @@ cdef class TimerHeap:
     """A binary min-heap of DelayedCall references (owned) with positions kept in each call."""
 
     def __dealloc__(self):
-        cdef Py_ssize_t i
-        for i in range(self.size):
-            (<DelayedCall>self.items[i]).heap_index = -1
-            Py_DECREF(<object>self.items[i])
-        free(self.items)
+        self.release_items()
+
+    cdef void release_items(self) noexcept:
+        """Drop every call in the heap (they stay pending but will never run). The heap is empty
+        before the first reference goes, as releasing one may run arbitrary code."""
+        cdef void **items = self.items
+        cdef Py_ssize_t i, n = self.size
+        self.items = NULL
+        self.size = self.capacity = 0
+        for i in range(n):
+            (<DelayedCall>items[i]).heap_index = -1
+        for i in range(n):
+            Py_DECREF(<object>items[i])
+        free(items)
 
     def __len__(self):
         return self.size
@@ -231,3 +245,45 @@ cdef class TimerHeap:
         if self.held is not None:
             result.extend([call for call in self.held if not (<DelayedCall>call).cancelled])
         return result
+
+
+# ---- garbage collection ---------------------------------------------------------------------------
+# The heap owns a reference to each call in `items`, and each call points back at its loop, which
+# owns the heap: the collector must see those references (see gc_slots.h).
+
+cdef fr_traverseproc heap_cython_traverse = NULL
+cdef fr_inquiry heap_cython_clear = NULL
+cdef fr_traverseproc delayed_call_cython_traverse = NULL
+cdef fr_inquiry delayed_call_cython_clear = NULL
+
+
+cdef int heap_traverse(TimerHeap self, fr_visitproc visit, void *arg) noexcept:
+    cdef Py_ssize_t i
+    cdef int e
+    if heap_cython_traverse != NULL:
+        e = heap_cython_traverse(<PyObject *>self, visit, arg)
+        if e:
+            return e
+    for i in range(self.size):
+        e = visit(<PyObject *>self.items[i], arg)
+        if e:
+            return e
+    return 0
+
+
+cdef int heap_clear(TimerHeap self) noexcept:
+    if heap_cython_clear != NULL:
+        heap_cython_clear(<PyObject *>self)
+    self.release_items()
+    return 0
+
+
+cdef int delayed_call_clear(DelayedCall self) noexcept:
+    self.func = self.args = self.kw = None
+    return 0
+
+
+fr_gc_install(TimerHeap, <fr_traverseproc>heap_traverse, <fr_inquiry>heap_clear,
+              &heap_cython_traverse, &heap_cython_clear)
+fr_gc_install(DelayedCall, NULL, <fr_inquiry>delayed_call_clear,
+              &delayed_call_cython_traverse, &delayed_call_cython_clear)

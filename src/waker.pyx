@@ -1,11 +1,14 @@
 # Waker: a descriptor another thread (or a signal) writes to so a sleeping loop returns from its poll.
 
 cdef class Waker(Handle):
-    """An eventfd (Linux) or a non-blocking pipe; reading it drains every pending wake-up."""
+    """An eventfd (Linux) or a non-blocking pipe; reading it drains every pending wake-up.
+
+    It keeps no reference to `loop`: the loop holds its wakers, and without a cycle a dropped loop
+    with nothing else watched is freed by reference counting alone, closing them.
+    """
 
     def __init__(self, Loop loop, bint allow_eventfd=True):
         cdef int fds[2]
-        self.loop = loop
         self.write_fd = -1
         if allow_eventfd and FR_HAVE_EVENTFD:
             self.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)
