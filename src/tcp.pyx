@@ -127,7 +127,9 @@ cdef class TCPConnection(Handle):
 
     def __dealloc__(self):
         # Only reached for a transport that never closed (its loop was discarded while it was open).
-        if self.fd >= 0 and self.socket_object is None:
+        # Once getHandle() made a socket object, that object owns the fd (the collector may already
+        # have freed it, closing the fd, and the number may be someone else's by now).
+        if self.fd >= 0 and not self.handle_exposed:
             close(self.fd)
 
     def __repr__(self):
