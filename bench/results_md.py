@@ -82,7 +82,7 @@ def disturbance(result, threshold=25.0):
     busy = [o for o in others if o > threshold]
     if len(busy) * 4 < len(others):
         return ""
-    return ("In %d of %d echo/connect runs other programs kept more than %.0f%% of a core busy"
+    return ("In %d of %d network runs other programs kept more than %.0f%% of a core busy"
             " (median %.0f%%; see the `other CPU` column)." % (len(busy), len(others), threshold,
                                                                sorted(others)[len(others) // 2]))
 
