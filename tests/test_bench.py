@@ -194,6 +194,17 @@ def test_loadgen_http_rejects_undelimited_responses():
     assert result["count"] == 0 and result["errors"] == 1, result
 
 
+def test_webprof_profiles_requests():
+    """bench/webprof.py runs the web server under cProfile for exactly N requests and reports them."""
+    impl = "fastreactor-twisted" if fastreactor_ready() and importable("fastreactor.twisted") else "twisted"
+    if not importable("twisted.web.server"):
+        pytest.skip("twisted.web is not installed")
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "webprof.py"), impl, "--requests", "300",
+                           "--warmup", "50", "--top", "5"], capture_output=True, text=True, timeout=120, cwd="/")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "profiled 300 requests" in proc.stdout and "twisted.web" in proc.stdout, proc.stdout
+
+
 def test_loadgen_sends_exactly_m_messages():
     """The C load generator builds and its echo mode counts exactly M messages against the C floor."""
     sys.path.insert(0, BENCH)
