@@ -39,6 +39,10 @@ def draw(result, path):
             cs = [c for c in result["cases"]["echo"] if c["size"] == size]
             panels.append(("echo", cs, [str(c["conns"]) + " conn" for c in cs], "rate",
                            "echo %s: messages/s" % plan.size_label(size), "msg/s", True))
+    if "web" in cfg["workloads"]:
+        cs = result["cases"]["web"]
+        panels.append(("web", cs, [str(c["conns"]) + " conn" for c in cs], "rate",
+                       "twisted.web hello world: requests/s", "req/s", False))
     for workload, key, title, unit, log in (
             ("connect", "rate", "short-lived connections/s", "conn/s", False),
             ("idle", "bytes_per_conn", "server bytes per idle connection (lower is better)", "bytes", False),

@@ -28,6 +28,13 @@ SERVER_SCRIPT = {
     "uvloop": "echo_uvloop.py",
 }
 
+# twisted.web hello world: the same Site on fastreactor.twisted and on Twisted's epoll reactor.
+WEB_SCRIPT = {
+    "fastreactor-twisted": "web_fastreactor_twisted.py",
+    "twisted": "web_twisted.py",
+}
+WEB = tuple(WEB_SCRIPT)
+
 TIMERS = ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop")
 FRAMING = ("fastreactor", "twisted")
 
@@ -37,6 +44,11 @@ def server_command(name, bins, port=0):
     if name == "c":
         return [bins["c_echo"], str(port)]
     return [sys.executable, os.path.join(SERVERS, SERVER_SCRIPT[name]), str(port)]
+
+
+def web_command(name, port=0):
+    """argv that starts NAME's twisted.web hello-world server (same hand-shake as the echo servers)."""
+    return [sys.executable, os.path.join(SERVERS, WEB_SCRIPT[name]), str(port)]
 
 
 def timers_command(name, n):

@@ -14,6 +14,7 @@ class Context:
         self.bins = bins
         self.server_cpu, self.load_cpu = procs.cpus()
         self.servers = servers  # long-lived echo servers by implementation (echo, connect)
+        self.web_servers = {}   # long-lived twisted.web servers by implementation (web)
 
 
 def echo(ctx, server, case):
@@ -30,6 +31,18 @@ def connect(ctx, server, case):
         "connect", "--port", server.port, "--conns", case["conns"],
         "--duration", ctx.cfg.duration, "--warmup", ctx.cfg.warmup,
     ], ctx.load_cpu, server.pid)
+
+
+def web(ctx, server, case):
+    """Closed-loop keep-alive HTTP GETs over case['conns'] connections; any bad response fails the run."""
+    result = procs.run_loadgen(ctx.bins["loadgen"], [
+        "http", "--port", server.port, "--conns", case["conns"],
+        "--duration", ctx.cfg.duration, "--warmup", ctx.cfg.warmup,
+    ], ctx.load_cpu, server.pid)
+    if result["errors"] or result["count"] <= 0:
+        raise procs.LoadError("%d requests answered, %d errors (%d non-200)"
+                              % (result["count"], result["errors"], result.get("bad_status", 0)))
+    return result
 
 
 def idle(ctx, name, case):
@@ -70,4 +83,9 @@ def run(ctx, workload, case, name):
         if server is None or not server.alive():  # first use, or it died: (re)start it
             server = ctx.servers[name] = procs.Server(impls.server_command(name, ctx.bins), ctx.server_cpu).start()
         return (echo if workload == "echo" else connect)(ctx, server, case)
+    if workload == "web":
+        server = ctx.web_servers.get(name)
+        if server is None or not server.alive():
+            server = ctx.web_servers[name] = procs.Server(impls.web_command(name), ctx.server_cpu).start()
+        return web(ctx, server, case)
     return {"idle": idle, "timers": timers, "framing": framing}[workload](ctx, name, case)

@@ -14,6 +14,15 @@
  *   loadgen echo --port P --conns 1 --size S --messages M
  *       Send exactly M messages (no warm-up), then exit.  Used by bench/profile.py.
  *
+ *   loadgen http --port P --conns N --duration D [--warmup W] [--messages M]
+ *       The echo mode's closed loop and output, over HTTP/1.1 keep-alive: each connection sends
+ *       "GET / HTTP/1.1\r\nHost: H\r\n\r\n", reads the whole response (header block up to
+ *       \r\n\r\n, then Content-Length bytes of body, however the bytes are split across reads)
+ *       and sends the next request.  "count" is the number of 200 responses; a response with
+ *       another status is counted in "bad_status" and "errors"; a malformed response (no
+ *       Content-Length, header block over 16 KiB, bytes after the body) or a closed connection
+ *       counts in "errors" and ends that connection.  "mib_s" is response bytes (head and body).
+ *
  *   loadgen connect --port P --conns N --duration D [--warmup W]
  *       Short-lived connections: N concurrent slots, each connects, sends 16 bytes, reads
  *       the 16-byte echo, closes, and repeats.  Reports connections/s and p50/p99 of the
@@ -38,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -174,7 +184,7 @@ static const char *opt_host = "127.0.0.1";
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen echo|connect|idle --port P [--host H] [--conns N] [--size S]\n"
+            "usage: loadgen echo|http|connect|idle --port P [--host H] [--conns N] [--size S]\n"
             "               [--duration SEC] [--warmup SEC] [--messages M]\n");
     exit(2);
 }
@@ -214,9 +224,113 @@ static void setup(void) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* ---------- echo mode ---------- */
+/* ---------- http mode: incremental response parser ---------- */
 
-static long long count, errors;
+#define HDR_MAX 16384 /* longest response header block accepted */
+
+enum { H_MORE = 0, H_DONE = 1, H_ERR = -1 };
+
+struct http_resp {
+    char *head;          /* the header block received so far (HDR_MAX bytes, allocated on first use) */
+    size_t head_len;
+    long long body_left; /* body bytes still to read; -1 while the header block is incomplete */
+    int status;
+    size_t bytes;        /* bytes of the current response (head and body) */
+};
+
+static struct http_resp *resps; /* by fd, in http mode */
+
+static void http_reset(struct http_resp *h) {
+    h->head_len = 0;
+    h->body_left = -1;
+    h->status = 0;
+    h->bytes = 0;
+}
+
+/* Case-insensitive "does the LEN-byte line start with NAME:"; returns the offset after ':' or 0. */
+static size_t header_value_at(const char *line, size_t len, const char *name) {
+    size_t n = strlen(name);
+    if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':') return 0;
+    return n + 1;
+}
+
+/* Parse the complete header block h->head[0..len) (it ends with \r\n\r\n): status and
+ * Content-Length.  Returns 0, or -1 if the response is malformed or not delimited by a length. */
+static int http_parse_head(struct http_resp *h, size_t len) {
+    const char *p = h->head, *end = h->head + len;
+    /* status line: HTTP/1.x SP DDD ... */
+    if (len < 12 || memcmp(p, "HTTP/1.", 7) != 0 || p[8] != ' ') return -1;
+    int status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (p[i] < '0' || p[i] > '9') return -1;
+        status = status * 10 + (p[i] - '0');
+    }
+    h->status = status;
+    long long length = -1;
+    const char *line = memchr(p, '\n', len);
+    while (line && ++line < end) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol) break;
+        size_t n = (size_t)(eol - line);
+        size_t at = header_value_at(line, n, "content-length");
+        if (at) {
+            while (at < n && (line[at] == ' ' || line[at] == '\t')) at++;
+            if (at >= n || line[at] < '0' || line[at] > '9') return -1;
+            length = 0;
+            while (at < n && line[at] >= '0' && line[at] <= '9') {
+                if (length > (1LL << 40)) return -1;
+                length = length * 10 + (line[at++] - '0');
+            }
+        } else if (header_value_at(line, n, "transfer-encoding")) {
+            return -1; /* chunked bodies are not needed here: refuse rather than misparse */
+        }
+        line = eol;
+    }
+    if (length < 0) return -1;
+    h->body_left = length;
+    return 0;
+}
+
+/* Feed N bytes read from the socket to the response in progress.  Returns H_DONE when the
+ * response is complete (and nothing follows it), H_MORE if more bytes are needed, H_ERR if the
+ * response is malformed or bytes follow it (only one request is ever in flight). */
+static int http_feed(struct http_resp *h, const char *p, size_t n) {
+    h->bytes += n;
+    while (n > 0) {
+        if (h->body_left < 0) {
+            size_t room = HDR_MAX - h->head_len;
+            if (room == 0) return H_ERR;
+            size_t take = n < room ? n : room;
+            /* the terminator may straddle two reads: search from 3 bytes before the new ones */
+            size_t from = h->head_len >= 3 ? h->head_len - 3 : 0;
+            memcpy(h->head + h->head_len, p, take);
+            h->head_len += take;
+            const char *term = memmem(h->head + from, h->head_len - from, "\r\n\r\n", 4);
+            if (!term) {
+                p += take;
+                n -= take;
+                continue;
+            }
+            size_t head = (size_t)(term + 4 - h->head);
+            size_t beyond = h->head_len - head; /* bytes copied past the header block: body */
+            if (http_parse_head(h, head) < 0) return H_ERR;
+            h->head_len = head;
+            p += take - beyond;
+            n -= take - beyond;
+        } else {
+            size_t take = (unsigned long long)h->body_left < n ? (size_t)h->body_left : n;
+            h->body_left -= (long long)take;
+            p += take;
+            n -= take;
+        }
+        if (h->body_left == 0) return n == 0 ? H_DONE : H_ERR;
+    }
+    return h->body_left == 0 ? H_DONE : H_MORE;
+}
+
+/* ---------- echo and http modes: the closed loop ---------- */
+
+static long long count, errors, bad_status;
 static double bytes_total;
 
 /* Write as much of the current message as the kernel takes; returns -1 on error. */
@@ -260,18 +374,31 @@ static void print_result(const char *m, double wall, double cpu) {
     double rate = wall > 0 ? (double)count / wall : 0.0;
     printf("{\"mode\": \"%s\", \"conns\": %d, \"size\": %zu, \"wall_s\": %.6f, \"count\": %lld, "
            "\"rate\": %.3f, \"mib_s\": %.3f, \"p50_us\": %.3f, \"p99_us\": %.3f, "
-           "\"cpu_s\": %.6f, \"cpu_pct\": %.2f, \"errors\": %lld}\n",
+           "\"cpu_s\": %.6f, \"cpu_pct\": %.2f, \"errors\": %lld, \"bad_status\": %lld}\n",
            m, opt_conns, opt_size, wall, count, rate, wall > 0 ? bytes_total / wall / 1048576.0 : 0.0,
            hist_percentile_us(0.50), hist_percentile_us(0.99), cpu, wall > 0 ? 100.0 * cpu / wall : 0.0,
-           errors);
+           errors, bad_status);
     fflush(stdout);
 }
 
-static int run_echo(void) {
+/* One request in flight per connection; HTTP means msg is a GET and responses go through
+ * http_feed, otherwise the reply is the echo of msg. */
+static int run_closed_loop(int http) {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) die("epoll_create1");
+    if (http) {
+        static char request[512];
+        int len = snprintf(request, sizeof request, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", opt_host);
+        if (len < 0 || (size_t)len >= sizeof request) die("request too long");
+        free(msg);
+        msg = request;
+        opt_size = (size_t)len;
+        resps = calloc((size_t)max_fds, sizeof *resps);
+        if (!resps) die("calloc");
+    }
     /* connect all first: blocking connects, then switch to non-blocking */
     int *fds = calloc((size_t)opt_conns, sizeof *fds);
+    if (!fds) die("calloc");
     for (int i = 0; i < opt_conns; i++) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) die("socket");
@@ -279,9 +406,15 @@ static int run_echo(void) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0) die("connect");
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) die("fcntl");
         fds[i] = fd;
         ep_ctl(ep, EPOLL_CTL_ADD, fd, EPOLLIN);
+        if (http) {
+            resps[fd].head = malloc(HDR_MAX);
+            if (!resps[fd].head) die("malloc");
+            http_reset(&resps[fd]);
+        }
     }
 
     uint64_t t_start = now_ns();
@@ -312,24 +445,50 @@ static int run_echo(void) {
                 if (pump_send(ep, fd, c) < 0) goto fail;
             }
             if (evs[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+                int complete = 0;
                 for (;;) {
                     ssize_t r = read(fd, rbuf, sizeof rbuf);
                     if (r > 0) {
+                        if (http) {
+                            int st = http_feed(&resps[fd], rbuf, (size_t)r);
+                            if (st == H_ERR) goto fail;
+                            if (st == H_DONE) {
+                                complete = 1;
+                                break;
+                            }
+                            continue;
+                        }
                         c->received += (size_t)r;
-                        if (c->received >= opt_size) break;
+                        if (c->received >= opt_size) {
+                            complete = 1;
+                            break;
+                        }
                         continue;
                     }
                     if (r < 0 && errno == EINTR) continue;
                     if (r < 0 && errno == EAGAIN) break;
                     goto fail; /* EOF or error */
                 }
-                if (c->received >= opt_size && c->sent >= opt_size) {
-                    count++;
-                    bytes_total += (double)opt_size;
+                if (complete && c->sent >= opt_size) {
+                    if (http) {
+                        bytes_total += (double)resps[fd].bytes;
+                        if (resps[fd].status == 200) {
+                            count++;
+                        } else {
+                            bad_status++;
+                            errors++;
+                        }
+                        http_reset(&resps[fd]);
+                    } else {
+                        count++;
+                        bytes_total += (double)opt_size;
+                    }
                     hist_add(t - c->t0);
-                    if (opt_messages > 0 && count >= opt_messages) goto done;
+                    if (opt_messages > 0 && count + bad_status >= opt_messages) goto done;
                     start_message(ep, fd, c, t);
                     if (c->state == ST_IDLE) live--;
+                } else if (complete) {
+                    goto fail; /* a reply before the whole request was sent */
                 }
             }
             continue;
@@ -360,7 +519,7 @@ done:;
         printf("mark end\n");
         fflush(stdout);
     }
-    print_result("echo", (double)(t_stop - t_measure) / 1e9, cpu);
+    print_result(http ? "http" : "echo", (double)(t_stop - t_measure) / 1e9, cpu);
     return errors && count == 0 ? 1 : 0;
 }
 
@@ -534,7 +693,8 @@ report:
 int main(int argc, char **argv) {
     parse(argc, argv);
     setup();
-    if (!strcmp(mode, "echo")) return run_echo();
+    if (!strcmp(mode, "echo")) return run_closed_loop(0);
+    if (!strcmp(mode, "http")) return run_closed_loop(1);
     if (!strcmp(mode, "connect")) return run_connect();
     if (!strcmp(mode, "idle")) return run_idle();
     usage();

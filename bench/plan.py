@@ -3,7 +3,7 @@ import dataclasses
 
 import impls
 
-WORKLOADS = ("echo", "connect", "idle", "timers", "framing")
+WORKLOADS = ("echo", "connect", "web", "idle", "timers", "framing")
 FRAMING_KINDS = (("line", "LineReceiver, 32 B lines"), ("int32", "Int32StringReceiver, 1 KiB strings"))
 
 
@@ -18,6 +18,7 @@ class Config:
     sizes: tuple = (64, 1024, 16384, 65536)
     conns: tuple = (1, 10, 100)
     connect_conns: int = 10           # concurrent slots of the short-lived connections workload
+    web_conns: tuple = (1, 10, 100)   # keep-alive connections of the twisted.web workload
     timers: int = 200_000
     idle_conns: int = 10_000
     framing_seconds: float = 1.0
@@ -29,7 +30,7 @@ PRESETS = {
     "full": {},
     "quick": dict(runs=1, duration=0.4, warmup=0.1, timers=50_000, framing_seconds=0.3),
     "tiny": dict(runs=1, duration=0.15, warmup=0.05, sizes=(64, 65536), conns=(1, 10), connect_conns=4,
-                 timers=5_000, idle_conns=200, framing_seconds=0.05),
+                 web_conns=(10,), timers=5_000, idle_conns=200, framing_seconds=0.05),
 }
 
 
@@ -53,6 +54,9 @@ def cases(cfg, workload):
     if workload == "connect":
         return [dict(id="connect-%d" % cfg.connect_conns, label="16 B, %d concurrent" % cfg.connect_conns,
                      conns=cfg.connect_conns)]
+    if workload == "web":
+        return [dict(id="web-%d" % c, label="hello world x %d conn%s" % (c, "s" * (c > 1)), conns=c)
+                for c in cfg.web_conns]
     if workload == "idle":
         return [dict(id="idle-%d" % cfg.idle_conns, label="%d idle conns" % cfg.idle_conns, conns=cfg.idle_conns)]
     if workload == "timers":
@@ -68,6 +72,8 @@ def participants(workload):
         return impls.TIMERS
     if workload == "framing":
         return impls.FRAMING
+    if workload == "web":
+        return impls.WEB
     return impls.ORDER
 
 

@@ -12,6 +12,9 @@ COLUMNS = {
     "connect": [("rate", "conn/s", "int", True), ("p50_us", "p50 us", "f1", True), ("p99_us", "p99 us", "f1", True),
                 ("server_cpu_pct", "server CPU", "pct", False), ("cpu_pct", "loadgen CPU", "pct", False),
                 ("other_cpu_pct", "other CPU", "pct", False)],
+    "web": [("rate", "req/s", "int", True), ("p50_us", "p50 us", "f1", True), ("p99_us", "p99 us", "f1", True),
+            ("server_cpu_pct", "server CPU", "pct", False), ("cpu_pct", "loadgen CPU", "pct", False),
+            ("other_cpu_pct", "other CPU", "pct", False)],
     "idle": [("bytes_per_conn", "bytes/conn", "int", True), ("rss_base_kib", "RSS at 0 (KiB)", "int", False),
              ("rss_kib", "RSS at N (KiB)", "int", False)],
     "timers": [("ops_s", "timers/s", "int", True), ("ops_cpu_s", "timers/CPU-s", "int", True)],
@@ -21,6 +24,7 @@ COLUMNS = {
 TITLES = {
     "echo": "Echo (closed loop, one message in flight per connection)",
     "connect": "Short-lived connections (connect, 16 B echo, close)",
+    "web": "twisted.web hello world (keep-alive GET /, one request in flight per connection)",
     "idle": "Server memory per idle connection",
     "timers": "Timers (schedule, cancel a third, fire the rest)",
     "framing": "Framing (64 KiB chunks fed to dataReceived, no sockets)",
@@ -64,6 +68,8 @@ def ratios(rows):
             continue
         peers = by_case[(row["workload"], row["case"]["id"])]
         for peer in impls.PEERS:
+            if peer not in plan.participants(row["workload"]):
+                continue  # e.g. no uvloop in the twisted.web workload
             p = peers.get(peer)
             r = {}
             if p and p["median"]:

@@ -2,8 +2,9 @@
 
     python bench/results_md.py [bench/out/latest-full.json]
 
-The per-message table comes from bench/out/profile-latest.json (written by bench/profile) when
-it exists.
+The per-message table comes from bench/out/profile-latest.json (written by bench/profile) and the
+per-request twisted.web table from bench/out/profile-web-latest.json (bench/profile --workload web),
+when they exist.
 """
 import json
 import os
@@ -15,8 +16,9 @@ import report
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def render(result, profile=None):
-    """The Markdown text of RESULTS.md for RESULT (and PROFILE, bench/profile's JSON, if given)."""
+def render(result, profile=None, web_profile=None):
+    """The Markdown text of RESULTS.md for RESULT (and PROFILE, WEB_PROFILE: bench/profile's JSON for the
+    echo and the web workloads, if given)."""
     m, cfg = result["machine"], result["config"]
     lines = [
         "# Benchmark results",
@@ -70,6 +72,8 @@ def render(result, profile=None):
     lines += ["## Results", "", report.render_markdown(report.tables(result))]
     if profile:
         lines += ["## Per-message cost (bench/profile)", "", render_profile(profile)]
+    if web_profile:
+        lines += ["## Per-request cost, twisted.web (bench/profile --workload web)", "", render_profile(web_profile)]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -82,7 +86,7 @@ def disturbance(result, threshold=25.0):
     busy = [o for o in others if o > threshold]
     if len(busy) * 4 < len(others):
         return ""
-    return ("In %d of %d echo/connect runs other programs kept more than %.0f%% of a core busy"
+    return ("In %d of %d network runs other programs kept more than %.0f%% of a core busy"
             " (median %.0f%%; see the `other CPU` column)." % (len(busy), len(others), threshold,
                                                                sorted(others)[len(others) // 2]))
 
@@ -90,11 +94,15 @@ def disturbance(result, threshold=25.0):
 def render_profile(profile):
     """The Markdown table of bench/profile's JSON."""
     m1, m2 = profile["messages"]
-    lines = ["Echo of %d B over one connection; figures are (run with %d messages - run with %d) / %d,"
+    if profile.get("workload") == "web":
+        what, unit, units = "twisted.web hello world, keep-alive GETs over one connection", "req", "requests"
+    else:
+        what, unit, units = "Echo of %d B over one connection" % profile["size"], "msg", "messages"
+    lines = ["%s; figures are (run with %d %s - run with %d) / %d,"
              " so start-up cancels out. Instructions are user-space `Ir` from `valgrind --tool=callgrind`;"
-             " syscalls from `strace -c -f`. Measured %s." % (profile["size"], m2, m1, m2 - m1,
+             " syscalls from `strace -c -f`. Measured %s." % (what, m2, units, m1, m2 - m1,
                                                              profile.get("date", "with the run above")),
-             "", "| implementation | instructions/msg | syscalls/msg | syscalls by name (per msg) |",
+             "", "| implementation | instructions/{0} | syscalls/{0} | syscalls by name (per {0}) |".format(unit),
              "|---|---:|---:|---|"]
     for name in impls.ORDER:
         row = profile["results"].get(name)
@@ -113,6 +121,7 @@ def render_profile(profile):
 
 
 PROFILE = os.path.join(HERE, "out", "profile-latest.json")
+WEB_PROFILE = os.path.join(HERE, "out", "profile-web-latest.json")
 
 
 def load_profile(path=PROFILE):
@@ -124,10 +133,11 @@ def load_profile(path=PROFILE):
         return None
 
 
-def write(result, path=os.path.join(HERE, "RESULTS.md"), profile=None):
+def write(result, path=os.path.join(HERE, "RESULTS.md"), profile=None, web_profile=None):
     """Write RESULTS.md for RESULT (with the latest bench/profile figures, if any) to PATH; return PATH."""
     with open(path, "w") as f:
-        f.write(render(result, profile if profile is not None else load_profile()))
+        f.write(render(result, profile if profile is not None else load_profile(),
+                       web_profile if web_profile is not None else load_profile(WEB_PROFILE)))
     return path
 
 

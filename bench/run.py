@@ -26,7 +26,7 @@ import report
 import results_md
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SERVER_WORKLOADS = ("echo", "connect", "idle")
+ECHO_SERVER_WORKLOADS = ("echo", "connect", "idle")
 
 
 def parse_args(argv=None):
@@ -41,6 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--sizes", type=_ints, help="echo message sizes in bytes, e.g. 64,1024")
     p.add_argument("--conns", type=_ints, help="echo connection counts, e.g. 1,10,100")
     p.add_argument("--connect-conns", type=int, help="concurrent slots of the short-lived connections workload")
+    p.add_argument("--web-conns", type=_ints, help="keep-alive connection counts of the twisted.web workload, e.g. 1,10,100")
     p.add_argument("--timers", type=int, help="timers per timers run")
     p.add_argument("--idle-conns", type=int, help="idle connections for the memory workload")
     p.add_argument("--framing-seconds", type=float, help="seconds per framing run")
@@ -74,7 +75,8 @@ def config_from(args):
     """The Config for the parsed ARGS."""
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     return plan.make_config(mode, runs=args.runs, duration=args.duration, warmup=args.warmup, sizes=args.sizes,
-                            conns=args.conns, connect_conns=args.connect_conns, timers=args.timers,
+                            conns=args.conns, connect_conns=args.connect_conns, web_conns=args.web_conns,
+                            timers=args.timers,
                             idle_conns=args.idle_conns, framing_seconds=args.framing_seconds,
                             workloads=args.only, impls=args.impls)
 
@@ -82,7 +84,7 @@ def config_from(args):
 def probe_servers(cfg, ctx):
     """Start every server once; keep the ones that start, return {impl: reason} for the others."""
     unavailable = {}
-    if not any(w in cfg.workloads for w in SERVER_WORKLOADS):
+    if not any(w in cfg.workloads for w in ECHO_SERVER_WORKLOADS):
         return unavailable
     for name in cfg.impls:
         try:
@@ -92,24 +94,25 @@ def probe_servers(cfg, ctx):
     return unavailable
 
 
-def stop_servers(ctx):
-    """Stop the long-lived echo servers."""
-    for server in ctx.servers.values():
-        server.stop()
-    ctx.servers.clear()
+def stop_servers(ctx, echo=True, web=True):
+    """Stop the long-lived echo servers (ECHO) and twisted.web servers (WEB)."""
+    for servers in ([ctx.servers] if echo else []) + ([ctx.web_servers] if web else []):
+        for server in servers.values():
+            server.stop()
+        servers.clear()
 
 
 def execute(cfg, ctx, bar):
     """Run every job of the plan; return (runs, unavailable {workload: {impl: reason}})."""
     unavailable = {w: {} for w in cfg.workloads}
     down = probe_servers(cfg, ctx)
-    for w in SERVER_WORKLOADS:
+    for w in ECHO_SERVER_WORKLOADS:
         if w in unavailable:
             unavailable[w].update(down)
     runs = []
     for workload, case, name, rep in plan.jobs(cfg):
-        if workload not in ("echo", "connect") and ctx.servers:
-            stop_servers(ctx)
+        # only the servers of the current workload stay up: the core is the server under test's
+        stop_servers(ctx, echo=workload not in ("echo", "connect"), web=workload != "web")
         if name in unavailable[workload]:
             bar.update("%s: %s skipped" % (workload, name))
             continue

@@ -1,8 +1,11 @@
 """The benchmark suite must keep running: a tiny configuration, every row present, no speed checked."""
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -76,6 +79,28 @@ def test_peers_that_are_installed_are_measured(tiny_run):
             for workload in ("echo", "connect", "idle"):
                 assert name not in result["unavailable"][workload], (workload, name,
                                                                       result["unavailable"][workload].get(name))
+    web = {"twisted": importable("twisted.web.server", "twisted.internet.epollreactor"),
+           "fastreactor-twisted": fastreactor_ready() and importable("twisted.web.server", "fastreactor.twisted")}
+    for name, available in web.items():
+        if available:
+            assert name not in result["unavailable"]["web"], (name, result["unavailable"]["web"].get(name))
+
+
+def test_web_workload_serves_requests(tiny_run):
+    """Every twisted.web run answered real requests, all with 200, and shows up in the table."""
+    proc, result = tiny_run
+    runs = [r for r in result["runs"] if r["workload"] == "web"]
+    measured = {r["impl"] for r in runs if "metrics" in r}
+    assert measured | set(result["unavailable"]["web"]) == {"fastreactor-twisted", "twisted"}
+    for run in runs:
+        m = run["metrics"]
+        assert m["mode"] == "http" and m["count"] > 0 and m["rate"] > 0, run
+        assert m["errors"] == 0 and m["bad_status"] == 0, run
+        assert 0 < m["p50_us"] <= m["p99_us"], run
+        assert "server_cpu_pct" in m, run
+    assert "twisted.web hello world" in proc.stdout
+    if {"fastreactor-twisted", "twisted"} <= measured:
+        assert "fastreactor-twisted / twisted" in proc.stdout
 
 
 def test_ratios_compare_ours_to_uvloop_and_twisted():
@@ -98,6 +123,86 @@ def test_ratios_compare_ours_to_uvloop_and_twisted():
     assert ratios["twisted"]["p99_us"] == pytest.approx(1.0)
     median = next(r for r in rows if r["impl"] == "fastreactor")["median"]
     assert median["rate"] == 600 and median["p50_us"] == 100.0
+
+
+def _http_peer(responses):
+    """A one-connection HTTP server on 127.0.0.1 answering the i-th request with RESPONSES[i], a list
+    of byte chunks sent with a pause between them (so the client sees them in separate reads).
+    Returns (port, requests received, thread)."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    requests = []
+
+    def serve():
+        conn, _ = lsock.accept()
+        lsock.close()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = b""
+        with conn:
+            for chunks in responses:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    buf += data
+                request, buf = buf.split(b"\r\n\r\n", 1)
+                requests.append(request + b"\r\n\r\n")
+                for chunk in chunks:
+                    conn.sendall(chunk)
+                    time.sleep(0.002)
+            conn.recv(1)  # until the client closes
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return lsock.getsockname()[1], requests, thread
+
+
+def _loadgen_http(port, messages):
+    sys.path.insert(0, BENCH)
+    try:
+        import cbuild
+        import procs
+    finally:
+        sys.path.remove(BENCH)
+    return procs.run_loadgen(cbuild.build_all()["loadgen"], ["http", "--port", port, "--conns", 1,
+                                                             "--messages", messages], procs.cpus()[1], timeout=60)
+
+
+def test_loadgen_http_parses_split_and_large_responses():
+    """http mode reads responses split anywhere (even inside the blank line), bodies larger than its
+    read buffer and empty bodies; a non-200 status counts as an error, not as a request."""
+    hello = b"HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: 13\r\n\r\nHello, world!"
+    k = hello.index(b"\r\n\r\n")
+    split = [hello[:5], hello[5:k + 1], hello[k + 1:k + 3], hello[k + 3:k + 6], hello[k + 6:]]  # cut the blank line
+    big_body = b"x" * 300_000  # more than loadgen's 256 KiB read buffer
+    big = [b"HTTP/1.1 200 OK\r\ncontent-length:  300000\r\nX-Pad: " + b"p" * 3000 + b"\r\n\r\n" + big_body]
+    not_found = [b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope"]
+    empty = [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r", b"\n"]
+    port, requests, thread = _http_peer([split, big, not_found, empty] * 2)
+    result = _loadgen_http(port, 8)
+    thread.join(10)
+    assert result["count"] == 6 and result["bad_status"] == 2 and result["errors"] == 2, result
+    assert requests == [b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"] * 8
+
+
+def test_loadgen_http_rejects_undelimited_responses():
+    """A response without Content-Length cannot be delimited on a keep-alive connection: an error."""
+    port, _, thread = _http_peer([[b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nHello"]])
+    result = _loadgen_http(port, 3)
+    thread.join(10)
+    assert result["count"] == 0 and result["errors"] == 1, result
+
+
+def test_webprof_profiles_requests():
+    """bench/webprof.py runs the web server under cProfile for exactly N requests and reports them."""
+    impl = "fastreactor-twisted" if fastreactor_ready() and importable("fastreactor.twisted") else "twisted"
+    if not importable("twisted.web.server"):
+        pytest.skip("twisted.web is not installed")
+    proc = subprocess.run([sys.executable, os.path.join(BENCH, "webprof.py"), impl, "--requests", "300",
+                           "--warmup", "50", "--top", "5"], capture_output=True, text=True, timeout=120, cwd="/")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "profiled 300 requests" in proc.stdout and "twisted.web" in proc.stdout, proc.stdout
 
 
 def test_loadgen_sends_exactly_m_messages():
