@@ -2,6 +2,7 @@
 # cython: language_level=3
 import os
 
+from libc.math cimport isfinite
 from libc.stdint cimport uint32_t, uint64_t
 from compat cimport *
 

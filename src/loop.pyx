@@ -308,7 +308,7 @@ cdef class Loop:
             d = delay
         except TypeError:
             raise TypeError("callLater delay must be a number, not %s" % (type(delay).__name__,)) from None
-        if not d >= 0.0 or d == float("inf"):
+        if not (d >= 0.0 and isfinite(d)):
             raise ValueError("callLater delay must be a finite number >= 0, not %r" % (delay,))
         if not PyCallable_Check(callable):
             raise TypeError("callLater needs a callable, got %r" % (callable,))

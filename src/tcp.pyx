@@ -18,6 +18,7 @@ cdef extern from "Python.h":
 
 cdef enum:
     ACCEPT_BATCH_MAX = 1000
+    JOIN_SEQUENCE_UP_TO = 8192    # writeSequence joins its pieces into one bytes up to this total
 
 ACCEPT_RETRY_DELAY = 0.1   # seconds to wait after EMFILE/ENFILE before accepting again
 
@@ -216,11 +217,18 @@ cdef class TCPConnection(Handle):
     def writeSequence(self, iovec):
         """Write each bytes object of `iovec` in order (TypeError if any is not bytes; then nothing
         is written)."""
-        chunks = list(iovec)
+        cdef list chunks = list(iovec)
+        cdef Py_ssize_t total = 0
         for chunk in chunks:
             if not isinstance(chunk, bytes):
                 raise TypeError("Data must be bytes")
-        if not self.connected or self.write_shut or self.aborting:
+            total += PyBytes_GET_SIZE(chunk)
+        if not self.connected or self.write_shut or self.aborting or not total:
+            return
+        if total <= JOIN_SEQUENCE_UP_TO:
+            # Many small pieces (an HTTP response's headers): one copy is cheaper than queueing and
+            # sending each one as its own iovec entry.
+            self.enqueue(b"".join(chunks))
             return
         for chunk in chunks:
             if PyBytes_GET_SIZE(chunk):
@@ -246,8 +254,10 @@ cdef class TCPConnection(Handle):
         if self.fd < 0 or self.aborting or not self.write_pending:
             return 0
         self.flush()
+        # A streaming producer that is not paused needs nothing when the queue empties (Twisted
+        # calls it only to resume it), so only a pull producer or a paused one waits for writability.
         if (self.write_pending or self.write_errno or self.disconnecting or self.write_shut_requested
-                or self.producer is not None):
+                or (self.producer is not None and (not self.streamingProducer or self.producerPaused))):
             self.loop.set_interest(self, self.interest | EV_WRITE)
         return 0
 

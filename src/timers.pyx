@@ -3,16 +3,24 @@
 cimport cython
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdlib cimport realloc, free
+from cpython.float cimport PyFloat_CheckExact, PyFloat_AS_DOUBLE
+from cpython.long cimport PyLong_CheckExact, PyLong_AsDouble
 
 
 cdef double finite_seconds(object value, str what) except? -1.0:
     """`value` as a C double: TypeError if it is not a number, ValueError if it is NaN or infinite."""
     cdef double seconds
+    if PyFloat_CheckExact(value):
+        seconds = PyFloat_AS_DOUBLE(value)
+        if isfinite(seconds):
+            return seconds
+    elif PyLong_CheckExact(value):
+        return PyLong_AsDouble(value)    # finite: OverflowError for an int beyond a double
     try:
         seconds = value
     except TypeError:
         raise TypeError("%s needs a number of seconds, not %s" % (what, type(value).__name__)) from None
-    if seconds != seconds or seconds == float("inf") or seconds == -float("inf"):
+    if not isfinite(seconds):
         raise ValueError("%s needs a finite number of seconds, not %r" % (what, value))
     return seconds
 
