@@ -133,6 +133,10 @@ def run_loadgen(loadgen, args, cpu, server_pid=None, timeout=300.0):
         (t0, c0, b0), (t1, c1, b1) = marks["start"], marks["end"]
         if t1 > t0:
             result["server_cpu_pct"] = 100.0 * (c1 - c0) / (t1 - t0)
+            if result.get("count"):
+                # the server's cost per message/connection/request: still meaningful when the
+                # generator, not the server, limits the rate
+                result["server_us_op"] = 1e6 * (c1 - c0) / result["count"]
             # whatever else kept the machine busy meanwhile (other programs, kernel work not
             # charged to either process): a high figure means the run was disturbed
             other = (b1 - b0) - (c1 - c0) - result.get("cpu_s", 0.0)
