@@ -42,6 +42,7 @@ cdef class PollPoller(Poller):
     cdef int capacity
     cdef int *position
     cdef int position_size
+    cdef int scan_start
 
 
 cdef class SelectPoller(Poller):

@@ -272,8 +272,16 @@ cdef class PollPoller(Poller):
             if errno == EINTR:
                 return 0
             raise OSError(errno, "poll failed")
-        i = 0
-        while n > 0 and i < self.nfds and count < self.max_events:
+        # More ready descriptors than one batch holds: the next batch starts where this one
+        # stopped, so those at the end of the array are not starved by those at its start.
+        cdef int total = self.nfds, start = self.scan_start, k = 0
+        if start >= total:
+            start = 0
+        while n > 0 and k < total and count < self.max_events:
+            i = start + k
+            if i >= total:
+                i -= total
+            k += 1
             r = self.fds[i].revents
             if r:
                 n -= 1
@@ -284,7 +292,7 @@ cdef class PollPoller(Poller):
                 if r & (POLLOUT | POLLERR | POLLHUP | POLLNVAL):
                     out[count].events |= EV_WRITE
                 count += 1
-            i += 1
+        self.scan_start = (start + k) % total if n > 0 else 0
         return count
 
 

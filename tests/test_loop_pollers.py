@@ -130,3 +130,53 @@ def test_other_pollers_watch_descriptors_above_FD_SETSIZE(reactor, spin):
     finally:
         a.close()
         b.close()
+
+
+class StayReady:
+    """A reader that never drains its socket, so level-triggered pollers report it every time."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.reads = 0
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def doRead(self):
+        self.reads += 1
+
+    def connectionLost(self, reason):
+        pass
+
+    def logPrefix(self):
+        return "StayReady"
+
+
+def test_more_ready_descriptors_than_a_batch_are_all_served(reactor):
+    """With more descriptors ready than one poll batch reports (1024), the next batches go on
+    where the last stopped: none is starved by the ones registered before it."""
+    import resource
+    if reactor.poller.name == "select":
+        pytest.skip("select watches fewer descriptors than a batch holds")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4000:
+        pytest.skip("needs about 2,600 descriptors")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4000), hard))
+    pairs, readers = [], []
+    try:
+        for _ in range(1300):
+            a, b = socket.socketpair()
+            pairs.append((a, b))
+            b.send(b"x")
+            readers.append(StayReady(a))
+            reactor.addReader(readers[-1])
+        for _ in range(3):
+            reactor.iterate(0)
+        assert min(r.reads for r in readers) >= 1, "some ready descriptors were never served"
+    finally:
+        for r in readers:
+            reactor.removeReader(r)
+        for a, b in pairs:
+            a.close()
+            b.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
