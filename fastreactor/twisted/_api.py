@@ -34,6 +34,8 @@ class TwistedAPI:
     ReactorNotRunning = error.ReactorNotRunning
     ReactorNotRestartable = error.ReactorNotRestartable
     ReactorAlreadyRunning = error.ReactorAlreadyRunning
+    UnsupportedAddressFamily = error.UnsupportedAddressFamily
+    UnsupportedSocketType = error.UnsupportedSocketType
     getConnectError = staticmethod(error.getConnectError)
 
     @property
