@@ -2,7 +2,6 @@
 listenTCP/connectTCP. It is mixed into a subclass of the compiled `_core.Loop`, which owns the
 descriptors, timers and the main loop; `_api` (set by the face) supplies the types to report with.
 """
-import logging
 import socket
 
 from fastreactor import _core
@@ -17,8 +16,6 @@ from fastreactor.tcp import (
     require_methods,
     socket_address,
 )
-
-_logger = logging.getLogger("fastreactor")
 
 CLIENT_FACTORY_METHODS = ("doStart", "doStop", "startedConnecting", "buildProtocol",
                           "clientConnectionFailed", "clientConnectionLost")
@@ -100,12 +97,12 @@ class ReactorMixin:
         self.addSystemEventTrigger("during", "startup", self._reallyStartRunning)
 
     def sigInt(self, number, frame=None):
-        _logger.info("Received SIGINT, shutting down.")
+        self._api.logMessage("Received SIGINT, shutting down.")
         self.callFromThread(self.stop)
         self._exitSignal = number
 
     def sigTerm(self, number, frame=None):
-        _logger.info("Received SIGTERM, shutting down.")
+        self._api.logMessage("Received SIGTERM, shutting down.")
         self.callFromThread(self.stop)
         self._exitSignal = number
 
@@ -138,7 +135,8 @@ class ReactorMixin:
         if not builtins_callable(callable):
             raise TypeError("%r is not callable" % (callable,))
         if eventType not in self._eventTriggers:
-            self._eventTriggers[eventType] = ThreePhaseEvent((self._api.Deferred, self._api.DeferredList))
+            self._eventTriggers[eventType] = ThreePhaseEvent((self._api.Deferred, self._api.DeferredList),
+                                                             self._api.logError)
         return (eventType, self._eventTriggers[eventType].addTrigger(phase, callable, *args, **kw))
 
     def removeSystemEventTrigger(self, triggerID):
