@@ -2,19 +2,25 @@
 listenTCP/connectTCP. It is mixed into a subclass of the compiled `_core.Loop`, which owns the
 descriptors, timers and the main loop; `_api` (set by the face) supplies the types to report with.
 """
-import logging
 import socket
 
 from fastreactor import _core
 from fastreactor._events import ThreePhaseEvent
 from fastreactor._signals import SignalHandling
-from fastreactor.tcp import Connector, Port, check_port_number, require_methods
-
-_logger = logging.getLogger("fastreactor")
+from fastreactor.tcp import (
+    STREAM_FAMILIES,
+    Connector,
+    Port,
+    adopt_stream_socket,
+    check_port_number,
+    require_methods,
+    socket_address,
+)
 
 CLIENT_FACTORY_METHODS = ("doStart", "doStop", "startedConnecting", "buildProtocol",
                           "clientConnectionFailed", "clientConnectionLost")
 SERVER_FACTORY_METHODS = ("doStart", "doStop", "buildProtocol")
+ADOPTED_CONNECTION_FACTORY_METHODS = ("buildProtocol",)
 
 
 class ReactorMixin:
@@ -91,12 +97,12 @@ class ReactorMixin:
         self.addSystemEventTrigger("during", "startup", self._reallyStartRunning)
 
     def sigInt(self, number, frame=None):
-        _logger.info("Received SIGINT, shutting down.")
+        self._api.logMessage("Received SIGINT, shutting down.")
         self.callFromThread(self.stop)
         self._exitSignal = number
 
     def sigTerm(self, number, frame=None):
-        _logger.info("Received SIGTERM, shutting down.")
+        self._api.logMessage("Received SIGTERM, shutting down.")
         self.callFromThread(self.stop)
         self._exitSignal = number
 
@@ -129,7 +135,8 @@ class ReactorMixin:
         if not builtins_callable(callable):
             raise TypeError("%r is not callable" % (callable,))
         if eventType not in self._eventTriggers:
-            self._eventTriggers[eventType] = ThreePhaseEvent((self._api.Deferred, self._api.DeferredList))
+            self._eventTriggers[eventType] = ThreePhaseEvent((self._api.Deferred, self._api.DeferredList),
+                                                             self._api.logError)
         return (eventType, self._eventTriggers[eventType].addTrigger(phase, callable, *args, **kw))
 
     def removeSystemEventTrigger(self, triggerID):
@@ -258,6 +265,106 @@ class ReactorMixin:
         c = self._connectorClass(host, port, factory, timeout, bindAddress, self)
         c.connect()
         return c
+
+    # ---- IReactorFDSet, for the engine's own transports and ports ----------------------------------
+    # getReaders() lists the compiled transports and ports beside user selectables; Twisted code
+    # hands them back to addReader/removeReader (for instance to take a connection's descriptor
+    # away from the reactor before adoptStreamConnection). They are not selectables the loop
+    # watches through fileno()/doRead(), so these calls go to their own reading switch.
+
+    def addReader(self, reader):
+        """IReactorFDSet.addReader: watch `reader` (fileno(), doRead()) for readability. For the
+        engine's transports and ports: start reading again (as resumeProducing()/startReading())."""
+        if isinstance(reader, _core.TCPConnection):
+            _core.TCPConnection.resumeProducing(reader)
+        elif isinstance(reader, _core.TCPPort):
+            _core.TCPPort.startReading(reader)
+        else:
+            super().addReader(reader)
+
+    def removeReader(self, reader):
+        """IReactorFDSet.removeReader: stop watching `reader` for readability (no error if it was
+        not watched). For the engine's transports and ports: stop reading (as pauseProducing()/
+        stopReading()); once neither reading nor writing, the loop no longer watches the
+        descriptor at all."""
+        if isinstance(reader, _core.TCPConnection):
+            _core.TCPConnection.pauseProducing(reader)
+        elif isinstance(reader, _core.TCPPort):
+            _core.TCPPort.stopReading(reader)
+        else:
+            super().removeReader(reader)
+
+    # ---- IReactorSocket ---------------------------------------------------------------------------
+
+    def adoptStreamPort(self, fileDescriptor, addressFamily, factory):
+        """Accept connections for `factory` on a socket that is already bound and listening.
+
+        `fileDescriptor` must be a non-blocking SOCK_STREAM socket of `addressFamily` (AF_INET or
+        AF_INET6). The port works on a duplicate of it: the caller keeps the original and is
+        responsible for closing it, which it may do as soon as this returns. Returns the
+        listening port, started as listenTCP's is (`factory.doStart()`, a "starting on" log line);
+        `stopListening()` closes only the duplicate. Raises UnsupportedAddressFamily for another
+        family (AF_UNIX too: there is no UNIX transport yet), TypeError for a factory lacking
+        doStart/doStop/buildProtocol, OSError for a closed descriptor or one that is not a socket,
+        ValueError for a socket that is of another family or type, blocking, or not listening.
+        Nothing is left open when it raises.
+        """
+        self._checkStreamFamily(addressFamily)
+        require_methods(factory, SERVER_FACTORY_METHODS, "adoptStreamPort")
+        sock = adopt_stream_socket(fileDescriptor, addressFamily, True, "adoptStreamPort")
+        try:
+            port = self._portClass._forAdoptedSocket(sock, factory, self)
+            port._listenOn(sock)
+        except BaseException:
+            sock.close()
+            raise
+        return port
+
+    def adoptStreamConnection(self, fileDescriptor, addressFamily, factory):
+        """Run a protocol from `factory` on a socket that is already connected.
+
+        `fileDescriptor` must be a non-blocking, connected SOCK_STREAM socket of `addressFamily`
+        (AF_INET or AF_INET6). The transport works on a duplicate of it: the caller keeps the
+        original and is responsible for closing it (it may do so as soon as this returns; the
+        connection stays open until the transport closes its duplicate). As in Twisted,
+        `factory.buildProtocol(peerAddress)` is called (not doStart/doStop: there is no sensible
+        time for them), then the transport starts reading and `protocol.makeConnection(transport)`
+        calls connectionMade; the transport is returned, or None if buildProtocol returned None
+        (the duplicate is then closed). Raises as adoptStreamPort does, with OSError (ENOTCONN)
+        for a socket that is not connected; if buildProtocol raises, nothing is left open.
+        """
+        self._checkStreamFamily(addressFamily)
+        require_methods(factory, ADOPTED_CONNECTION_FACTORY_METHODS, "adoptStreamConnection")
+        sock = adopt_stream_socket(fileDescriptor, addressFamily, False, "adoptStreamConnection")
+        try:
+            peer = socket_address(self._api, sock.getpeername())
+            protocol = factory.buildProtocol(peer)
+        except BaseException:
+            sock.close()
+            raise
+        if protocol is None:
+            sock.close()
+            return None
+        local_port = sock.getsockname()[1]
+        transport = self._adoptedTransport(sock.detach(), addressFamily, peer, local_port)
+        transport._attach(protocol)
+        return transport
+
+    def _adoptedTransport(self, fd, family, peer, local_port):
+        """The transport adoptStreamConnection runs on `fd` (which it now owns); a face may add
+        the attributes its transports carry."""
+        return self._connectionClass(self, fd, family, peer)
+
+    def adoptDatagramPort(self, fileDescriptor, addressFamily, protocol, maxPacketSize=8192):
+        """IReactorSocket.adoptDatagramPort: always raises UnsupportedSocketType, the error that
+        interface names for a socket type the reactor does not support, since fastreactor has no
+        UDP transport yet. Nothing is done with `fileDescriptor`."""
+        raise self._api.UnsupportedSocketType(
+            "adoptDatagramPort: fastreactor has no UDP (SOCK_DGRAM) transport yet")
+
+    def _checkStreamFamily(self, addressFamily):
+        if addressFamily not in STREAM_FAMILIES:
+            raise self._api.UnsupportedAddressFamily(addressFamily)
 
     def _disconnectSelectable(self, selectable, why, isRead):
         """A selectable's doRead/doWrite returned or raised `why`: remove it and tell it."""

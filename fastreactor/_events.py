@@ -11,16 +11,31 @@ _logger = logging.getLogger("fastreactor")
 PHASES = ("before", "during", "after")
 
 
+def _log_to_logger(why):
+    _logger.error(why, exc_info=True)
+
+
 class ThreePhaseEvent:
     """The triggers of one event type, fired in order: before, during, after."""
 
-    def __init__(self, deferred_types):
+    def __init__(self, deferred_types, log_error=None):
+        """`deferred_types` is the face's (Deferred, DeferredList); `log_error(why)` logs the
+        exception being handled (the face's api.logError: twisted.python.log.err on the Twisted
+        face, as Twisted's reactors do), by default to the 'fastreactor' logger."""
         self.before = []
         self.during = []
         self.after = []
         self.state = "BASE"
         self.finishedBefore = []
         self._Deferred, self._DeferredList = deferred_types
+        self._logError = log_error if log_error is not None else _log_to_logger
+
+    def _reportTriggerError(self, callable):
+        """Log the exception a trigger raised (inside the except block), never raising."""
+        try:
+            self._logError("While calling system event trigger handler %r" % (callable,))
+        except Exception:
+            pass
 
     def addTrigger(self, phase, callable, *args, **kwargs):
         """Add `callable(*args, **kwargs)` to `phase`; returns a handle for removeTrigger."""
@@ -55,7 +70,7 @@ class ThreePhaseEvent:
             try:
                 result = callable(*args, **kwargs)
             except Exception:
-                _logger.error("Unhandled error in a system event trigger %r", callable, exc_info=True)
+                self._reportTriggerError(callable)
                 continue
             if isinstance(result, self._Deferred):
                 waiting.append(result)
@@ -70,4 +85,4 @@ class ThreePhaseEvent:
                 try:
                     callable(*args, **kwargs)
                 except Exception:
-                    _logger.error("Unhandled error in a system event trigger %r", callable, exc_info=True)
+                    self._reportTriggerError(callable)

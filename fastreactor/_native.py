@@ -32,6 +32,8 @@ class NativeAPI:
     ReactorNotRunning = error.ReactorNotRunning
     ReactorNotRestartable = error.ReactorNotRestartable
     ReactorAlreadyRunning = error.ReactorAlreadyRunning
+    UnsupportedAddressFamily = error.UnsupportedAddressFamily
+    UnsupportedSocketType = error.UnsupportedSocketType
     getConnectError = staticmethod(error.getConnectError)
 
     # The reasons of every clean close and every lost connection, shared as Twisted shares

@@ -10,7 +10,7 @@ import socket
 
 from fastreactor import _core
 
-__all__ = ["Port", "Connector", "isIPAddress", "isIPv6Address"]
+__all__ = ["Port", "Connector", "isIPAddress", "isIPv6Address", "adopt_stream_socket"]
 
 
 def isIPAddress(host):
@@ -50,6 +50,76 @@ def require_methods(factory, names, call):
                         % (call, factory, ", ".join(m + "()" for m in missing),
                            "ClientFactory" if call == "connectTCP" else "Factory",
                            "it" if len(missing) == 1 else "them"))
+
+
+STREAM_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+"""The address families adoptStreamPort/adoptStreamConnection take (no AF_UNIX transport yet)."""
+
+
+def adopt_stream_socket(fileDescriptor, addressFamily, listening, call):
+    """A socket.socket on a duplicate of `fileDescriptor`, checked to be what `call` needs.
+
+    The caller keeps `fileDescriptor` (open, untouched) and may close it as soon as this returns;
+    the returned socket owns only the duplicate (close-on-exec). Checks, each failing with nothing
+    left open: an int (TypeError); an open descriptor (OSError EBADF) of a socket (OSError
+    ENOTSOCK); a SOCK_STREAM socket of `addressFamily`, non-blocking (ValueError: the engine never
+    blocks, and O_NONBLOCK is shared with the caller's descriptor so it is not changed here);
+    listening, if `listening` and the platform can tell (ValueError), else connected (OSError
+    ENOTCONN, from getpeername, as Twisted raises).
+    """
+    if isinstance(fileDescriptor, bool) or not isinstance(fileDescriptor, int):
+        raise TypeError("%s: fileDescriptor must be an int, not %s"
+                        % (call, type(fileDescriptor).__name__))
+    fd = os.dup(fileDescriptor)
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as e:
+        os.close(fd)
+        if e.errno == errno.ENOTSOCK:
+            raise OSError(e.errno, "%s: descriptor %d is not a socket (%s)"
+                          % (call, fileDescriptor, e.strerror)) from None
+        raise
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        if sock.type != socket.SOCK_STREAM:
+            raise ValueError("%s: descriptor %d is not a SOCK_STREAM socket (type %r)"
+                             % (call, fileDescriptor, sock.type))
+        if sock.family != addressFamily:
+            raise ValueError("%s: descriptor %d is of family %s, not %s"
+                             % (call, fileDescriptor, _family_name(sock.family),
+                                _family_name(addressFamily)))
+        if os.get_blocking(fd):
+            raise ValueError("%s: descriptor %d is in blocking mode; set it non-blocking first "
+                             "(sock.setblocking(False))" % (call, fileDescriptor))
+        if listening:
+            if (hasattr(socket, "SO_ACCEPTCONN")
+                    and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
+                raise ValueError("%s: descriptor %d is not a listening socket (call listen() "
+                                 "on it first)" % (call, fileDescriptor))
+        else:
+            sock.getpeername()
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _family_name(family):
+    try:
+        return socket.AddressFamily(family).name
+    except ValueError:
+        return "family %r" % (family,)
+
+
+def socket_address(api, sockaddr):
+    """The face's IPv4Address/IPv6Address for a socket address tuple; an IPv6 link-local host
+    keeps its %scope (getnameinfo), as the engine and Twisted report it."""
+    if len(sockaddr) == 4:
+        host = socket.getnameinfo(sockaddr, socket.NI_NUMERICHOST | socket.NI_NUMERICSERV)[0]
+        return api.IPv6Address("TCP", host, *sockaddr[1:])
+    return api.IPv4Address("TCP", *sockaddr[:2])
 
 
 class Port(_core.TCPPort):
@@ -95,12 +165,27 @@ class Port(_core.TCPPort):
                 raise
         except (OSError, OverflowError) as e:
             raise self.reactor._api.CannotListenError(self.interface, self.port, e) from None
+        self._listenOn(sock)
+
+    @classmethod
+    def _forAdoptedSocket(cls, sock, factory, reactor):
+        """A port for adoptStreamPort: not yet started; `sock` is bound and listening.
+        As Twisted's adopted ports, it has no port number or backlog of its own (None) and its
+        interface is the host the socket is bound to."""
+        interface = socket_address(reactor._api, sock.getsockname()).host
+        port = cls(None, factory, None, interface, reactor)
+        port.port = None
+        return port
+
+    def _listenOn(self, sock):
+        """Take `sock` (bound, listening, non-blocking; this port closes it when it stops), start
+        the factory and accept on it: the last step of startListening and of adoptStreamPort."""
         self.socket = sock
         self._realPortNumber = sock.getsockname()[1]
         self.reactor._api.logMessage("%s starting on %s" % (self._logPrefix(), self._realPortNumber))
         self.factory.doStart()
         self.reactor._ports.add(self)
-        self._startAccepting(sock.fileno(), family)
+        self._startAccepting(sock.fileno(), sock.family)
 
     def _logPrefix(self):
         prefix = getattr(self.factory, "logPrefix", None)

@@ -45,9 +45,6 @@ _LOG_CONTEXT = (
     "carry the transport's logPrefix() as 'system'; the compiled engine calls dataReceived "
     "directly (a log-context push per read would cost more than the read). logPrefix() itself "
     "works.")
-_NO_REACTOR_SOCKET = (
-    "needs IReactorSocket (adoptStreamPort/adoptStreamConnection), which FastReactor does not "
-    "provide yet (Twisted's requiredInterfaces would skip these too).")
 
 # Test id (ClassName.test_method, or ClassName.* for a whole class, class names as collected
 # here) -> why it cannot pass on FastReactor. "ENGINE:" entries are engine bugs to fix (then
@@ -59,8 +56,6 @@ SKIPS = {
     "TCP6ClientTestsBuilder_FastReactorTests.test_connectPortUnderflow": _PORT_RANGE,
     "TCP4ClientTestsBuilder_FastReactorTests.test_logPrefix": _LOG_CONTEXT,
     "TCP6ClientTestsBuilder_FastReactorTests.test_logPrefix": _LOG_CONTEXT,
-    "AdoptStreamConnectionTestsBuilder_FastReactorTests.*": _NO_REACTOR_SOCKET,
-    "TCPFDPortTestsBuilder_FastReactorTests.*": _NO_REACTOR_SOCKET,
 }
 
 

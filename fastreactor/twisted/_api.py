@@ -34,6 +34,8 @@ class TwistedAPI:
     ReactorNotRunning = error.ReactorNotRunning
     ReactorNotRestartable = error.ReactorNotRestartable
     ReactorAlreadyRunning = error.ReactorAlreadyRunning
+    UnsupportedAddressFamily = error.UnsupportedAddressFamily
+    UnsupportedSocketType = error.UnsupportedSocketType
     getConnectError = staticmethod(error.getConnectError)
 
     CONNECTION_DONE = main.CONNECTION_DONE    # the very objects Twisted's transports report with

@@ -61,6 +61,7 @@ class TCPTransport(_core.TCPConnection):
     server = None
     logstr = "Uninitialized"
     _aborted = False
+    _adoptedOnPort = None   # the local port number, for a transport made by adoptStreamConnection
 
     def _attach(self, protocol):
         prefix = _log_prefix(protocol)
@@ -71,6 +72,10 @@ class TCPTransport(_core.TCPConnection):
         _core.TCPConnection._attach(self, protocol)
 
     def __repr__(self):
+        if self._adoptedOnPort is not None:
+            protocol = self.protocol
+            name = type(protocol).__name__ if protocol is not None else "None"
+            return "<%s #%s on %s>" % (name, self.sessionno, self._adoptedOnPort)
         if self.connector is not None or self.server is None:
             return "<%s to %s at %x>" % (type(self), self.addr, id(self))
         protocol = self.protocol
@@ -181,12 +186,7 @@ class TCPPort(Port):
                 raise
         except (OSError, OverflowError) as e:
             raise error.CannotListenError(self.interface, self.port, e) from None
-        self.socket = sock
-        self._realPortNumber = sock.getsockname()[1]
-        log.msg("%s starting on %s" % (self._logPrefix(), self._realPortNumber))
-        self.factory.doStart()
-        self.reactor._ports.add(self)
-        self._startAccepting(sock.fileno(), family)
+        self._listenOn(sock)
 
     def getHost(self):
         """The listening address (IPv4Address/IPv6Address; a link-local host keeps its %scope)."""
