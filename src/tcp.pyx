@@ -388,6 +388,10 @@ cdef class TCPConnection(Handle):
         self.fd = -1
         if abortive:
             fr_set_abortive_close(fd)
+        else:
+            # As Twisted does: the FIN goes out even if another descriptor still refers to this
+            # socket (the original kept by adoptStreamConnection's caller, a dup, a forked child).
+            shutdown(fd, SHUT_RDWR)
         if self.socket_object is not None:
             self.socket_object.detach()
         close(fd)

@@ -261,12 +261,9 @@ def test_original_connection_descriptor_stays_open(face, reactor):
     client.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ENGINE: the compiled transport closes its descriptor without shutdown(); Twisted shuts the "
-    "socket down first, so its peer sees EOF even while the caller of adoptStreamConnection "
-    "still holds the original descriptor. Needs a shutdown(SHUT_RDWR) in TCPConnection's "
-    "orderly close (src/tcp.pyx)."))
 def test_lose_connection_reaches_the_peer_while_the_caller_keeps_the_original(face, reactor):
+    """As in Twisted, an orderly close shuts the socket down before closing it, so the peer sees
+    EOF although the caller still holds the original descriptor."""
     server, client = connected_pair()
     factory, events = echo_factory(face)
     transport = reactor.adoptStreamConnection(server.fileno(), socket.AF_INET, factory)
