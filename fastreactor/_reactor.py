@@ -14,8 +14,9 @@ class Reactor(ReactorMixin, _core.Loop):
 
     It provides Twisted's IReactorCore (run, stop, crash, callWhenRunning, system event triggers),
     IReactorTime (seconds, callLater, getDelayedCalls), IReactorThreads (callFromThread,
-    callInThread, getThreadPool, suggestThreadPoolSize), IReactorFDSet and IReactorTCP
-    (listenTCP, connectTCP).
+    callInThread, getThreadPool, suggestThreadPoolSize), IReactorFDSet, IReactorTCP
+    (listenTCP, connectTCP) and IReactorSocket's stream half (adoptStreamPort,
+    adoptStreamConnection).
     """
 
     def __init__(self, poller=None):
