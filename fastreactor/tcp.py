@@ -258,6 +258,10 @@ class Connecting:
         self.realAddress = None
         reactor.callLater(0, self.resolveAddress)
 
+    def logPrefix(self):
+        """ILoggingContext: "Uninitialized" until connected, as Twisted's tcp.Client says."""
+        return "Uninitialized"
+
     def fileno(self):
         return self.socket.fileno() if self.socket is not None else -1
 

@@ -18,7 +18,7 @@ cdef class Loop:
     cdef TimerHeap timers
     cdef object thread_calls
     cdef Waker waker
-    cdef char *read_buffer
+    cdef PyObject *dispatching    # borrowed: the handle whose readiness callback runs now, or NULL
     cdef public object api
     cdef public bint _started
     cdef public bint _stopped

@@ -33,15 +33,14 @@ cdef class Loop:
         self.generations = NULL
         self.table_size = 0
         self.fired = NULL
-        self.read_buffer = NULL
+        self.dispatching = NULL
 
     def __init__(self, poller=None):
         if poller is None:
             poller = os.environ.get("FASTREACTOR_POLLER") or None
         self.poller = make_poller(poller)
         self.fired = <FiredEvent *>malloc(sizeof(FiredEvent) * self.poller.max_events)
-        self.read_buffer = <char *>malloc(READ_CHUNK)
-        if self.fired == NULL or self.read_buffer == NULL:
+        if self.fired == NULL:
             raise MemoryError()
         self.timers = TimerHeap()
         self.thread_calls = collections.deque()
@@ -66,7 +65,6 @@ cdef class Loop:
         free(self.handles)
         free(self.generations)
         free(self.fired)
-        free(self.read_buffer)
 
     # ---- descriptor table -------------------------------------------------------------------------
 
@@ -150,6 +148,7 @@ cdef class Loop:
         cdef int i, fd, events
         cdef unsigned int generation
         cdef Handle handle
+        cdef PyObject *outer = self.dispatching    # an iterate() from inside a callback nests
         for i in range(count):
             fd = self.fired[i].fd
             self.fired[i].generation = self.generations[fd] if fd < self.table_size else 0
@@ -163,19 +162,31 @@ cdef class Loop:
             handle = <Handle>self.handles[fd]
             events = self.fired[i].events & handle.interest
             if events & EV_READ:
+                self.dispatching = <PyObject *>handle
                 try:
                     handle.on_readable()
                 except Exception:
                     self.report("Unhandled error while handling a readable descriptor")
+                self.dispatching = outer
                 if self.generations[fd] != generation:
                     continue
                 events = self.fired[i].events & handle.interest
             if events & EV_WRITE:
+                self.dispatching = <PyObject *>handle
                 try:
                     handle.on_writable()
                 except Exception:
                     self.report("Unhandled error while handling a writable descriptor")
+                self.dispatching = outer
         return 0
+
+    def _dispatchingHandle(self):
+        """The handle (transport, port, or SelectableHandle) whose readiness callback is running
+        now, or None outside one: what a face needs to give log events Twisted's per-descriptor
+        context lazily, instead of pushing a context for every read."""
+        if self.dispatching == NULL:
+            return None
+        return <object>self.dispatching
 
     cdef int run_thread_calls(self) except -1:
         cdef Py_ssize_t n = len(self.thread_calls)

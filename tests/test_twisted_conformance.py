@@ -40,12 +40,6 @@ _PORT_RANGE = (
     "DESIGN: asserts the text of CPython's socket-module error for an out-of-range port, raised "
     "late by connect_ex/getaddrinfo; fastreactor refuses the port at the call with ValueError "
     "(bad arguments fail at the call), which the endpoint turns into the same errback.")
-_LOG_CONTEXT = (
-    "DESIGN: Twisted's reactors wrap every doRead/doWrite in log.callWithLogger so log events "
-    "carry the transport's logPrefix() as 'system'; the compiled engine calls dataReceived "
-    "directly (a log-context push per read would cost more than the read). logPrefix() itself "
-    "works.")
-
 # Test id (ClassName.test_method, or ClassName.* for a whole class, class names as collected
 # here) -> why it cannot pass on FastReactor. "ENGINE:" entries are engine bugs to fix (then
 # remove the entry); "DESIGN:" entries are deliberate differences.
@@ -54,8 +48,6 @@ SKIPS = {
     "TCP4ClientTestsBuilder_FastReactorTests.test_connectPortUnderflow": _PORT_RANGE,
     "TCP6ClientTestsBuilder_FastReactorTests.test_connectPortOverflow": _PORT_RANGE,
     "TCP6ClientTestsBuilder_FastReactorTests.test_connectPortUnderflow": _PORT_RANGE,
-    "TCP4ClientTestsBuilder_FastReactorTests.test_logPrefix": _LOG_CONTEXT,
-    "TCP6ClientTestsBuilder_FastReactorTests.test_logPrefix": _LOG_CONTEXT,
 }
 
 

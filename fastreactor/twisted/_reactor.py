@@ -23,6 +23,7 @@ from twisted.python.threadpool import ThreadPool
 from fastreactor import _core
 from fastreactor._base import ReactorMixin
 from fastreactor.twisted._api import twisted_api
+from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
 from fastreactor.twisted._tcp import TCPConnector, TCPPort, TCPTransport
 
 # The engine's timers are Twisted's IDelayedCall (cancel, reset, delay, active, getTime).
@@ -51,6 +52,7 @@ class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
         _core.Loop.__init__(self, poller)
         self._initReactor(twisted_api)
         self.installNameResolver(GAIResolver(self, self.getThreadPool))
+        install_dispatch_log_context()
 
     def __repr__(self):
         return "<%s poller=%s running=%s>" % (type(self).__name__, self.poller.name, self.running)
@@ -67,6 +69,16 @@ class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
         """Run iterations until stopped or crashed (after startRunning)."""
         self._mainLoop()
         log.msg("Main loop terminated.")
+
+    def _mainLoop(self):
+        # While it runs, log.msg() in a transport's callbacks is tagged with its logPrefix().
+        with running_in_this_thread(self):
+            _core.Loop._mainLoop(self)
+
+    def iterate(self, delay=0.0):
+        """Run one iteration by hand: thread calls, due timers, then poll for up to `delay` seconds."""
+        with running_in_this_thread(self):
+            _core.Loop.iterate(self, delay)
 
     def _uninstallHandler(self):
         """Put back the signal handlers run() installed (used by Twisted's test harness)."""
