@@ -256,7 +256,12 @@ class Connecting:
         self.disconnected = 0
         self.socket = None
         self.realAddress = None
-        reactor.callLater(0, self.resolveAddress)
+        self._begin()
+
+    def _begin(self):
+        """Schedule the first step, resolving the host on the next iteration (a face may first
+        create the socket, as Twisted's client does)."""
+        self.reactor.callLater(0, self.resolveAddress)
 
     def logPrefix(self):
         """ILoggingContext: "Uninitialized" until connected, as Twisted's tcp.Client says."""

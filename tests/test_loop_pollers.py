@@ -132,24 +132,11 @@ def test_other_pollers_watch_descriptors_above_FD_SETSIZE(reactor, spin):
         b.close()
 
 
-class StayReady:
+class StayReady(Reader):
     """A reader that never drains its socket, so level-triggered pollers report it every time."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.reads = 0
-
-    def fileno(self):
-        return self.sock.fileno()
 
     def doRead(self):
         self.reads += 1
-
-    def connectionLost(self, reason):
-        pass
-
-    def logPrefix(self):
-        return "StayReady"
 
 
 def test_more_ready_descriptors_than_a_batch_are_all_served(reactor):

@@ -211,34 +211,27 @@ class TCPConnecting(Connecting):
     bound to `bindAddress`, a (host, port) tuple or a Binding) at once; a host name is resolved
     through the reactor's resolver; errors reach the connector on the next iteration."""
 
-    def __init__(self, host, port, bindAddress, connector, reactor):
-        self.host = host
-        self.port = port
-        self.bindAddress = bindAddress
-        self.connector = connector
-        self.reactor = reactor
-        self.connected = 0
-        self.disconnected = 0
-        self.socket = None
-        self.realAddress = None
-        self.addr = (host, port)
+    def _begin(self):
+        """Create (and bind) the socket now, as Twisted's tcp.Client does; resolve or report the
+        error on the next iteration."""
+        self.addr = (self.host, self.port)
         family = socket.AF_INET
         failure = None
         try:
-            if isIPv6Address(host):
+            if isIPv6Address(self.host):
                 family = socket.AF_INET6
-                self.addr = _numeric_ipv6(host, port)
+                self.addr = _numeric_ipv6(self.host, self.port)
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setblocking(False)
             self.socket = sock
-            if bindAddress is not None:
-                self._bind(sock, bindAddress)
+            if self.bindAddress is not None:
+                self._bind(sock, self.bindAddress)
         except OSError as e:
             failure = error.ConnectBindError(e.args[0], e.args[1] if len(e.args) > 1 else "")
         if failure is not None:
-            reactor.callLater(0, self.failIfNotConnected, failure)
+            self.reactor.callLater(0, self.failIfNotConnected, failure)
         else:
-            reactor.callLater(0, self.resolveAddress)
+            self.reactor.callLater(0, self.resolveAddress)
 
     @staticmethod
     def _bind(sock, bindAddress):
