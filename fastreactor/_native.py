@@ -2,12 +2,15 @@
 import logging
 
 from fastreactor import address, defer, error, failure
+from fastreactor._apibundle import with_error_types
 
 _logger = logging.getLogger("fastreactor")
 
 
+@with_error_types(error)
 class NativeAPI:
-    """Types and hooks handed to the compiled engine by the native face."""
+    """Types and hooks handed to the compiled engine by the native face (and the error types of
+    fastreactor.error, see _apibundle)."""
 
     Failure = failure.Failure
     Deferred = defer.Deferred
@@ -15,26 +18,6 @@ class NativeAPI:
     succeed = staticmethod(defer.succeed)
     IPv4Address = address.IPv4Address
     IPv6Address = address.IPv6Address
-
-    ConnectionDone = error.ConnectionDone
-    ConnectionLost = error.ConnectionLost
-    ConnectionAborted = error.ConnectionAborted
-    AlreadyCalled = error.AlreadyCalled
-    AlreadyCancelled = error.AlreadyCancelled
-    CannotListenError = error.CannotListenError
-    ConnectError = error.ConnectError
-    ConnectBindError = error.ConnectBindError
-    DNSLookupError = error.DNSLookupError
-    TimeoutError = error.TimeoutError
-    UserError = error.UserError
-    NotConnectingError = error.NotConnectingError
-    ServiceNameUnknownError = error.ServiceNameUnknownError
-    ReactorNotRunning = error.ReactorNotRunning
-    ReactorNotRestartable = error.ReactorNotRestartable
-    ReactorAlreadyRunning = error.ReactorAlreadyRunning
-    UnsupportedAddressFamily = error.UnsupportedAddressFamily
-    UnsupportedSocketType = error.UnsupportedSocketType
-    getConnectError = staticmethod(error.getConnectError)
 
     # The reasons of every clean close and every lost connection, shared as Twisted shares
     # twisted.internet.main.CONNECTION_DONE/CONNECTION_LOST (each close still gets its own Failure).

@@ -4,7 +4,10 @@ from twisted.internet import address, defer, error, main
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.python import failure, log
 
+from fastreactor._apibundle import with_error_types
 
+
+@with_error_types(error)
 class TwistedAPI:
     """Types and hooks handed to the compiled engine and the reactor mixin by FastReactor.
 
@@ -17,26 +20,6 @@ class TwistedAPI:
     succeed = staticmethod(defer.succeed)
     IPv4Address = address.IPv4Address
     IPv6Address = address.IPv6Address
-
-    ConnectionDone = error.ConnectionDone
-    ConnectionLost = error.ConnectionLost
-    ConnectionAborted = error.ConnectionAborted
-    AlreadyCalled = error.AlreadyCalled
-    AlreadyCancelled = error.AlreadyCancelled
-    CannotListenError = error.CannotListenError
-    ConnectError = error.ConnectError
-    ConnectBindError = error.ConnectBindError
-    DNSLookupError = error.DNSLookupError
-    TimeoutError = error.TimeoutError
-    UserError = error.UserError
-    NotConnectingError = error.NotConnectingError
-    ServiceNameUnknownError = error.ServiceNameUnknownError
-    ReactorNotRunning = error.ReactorNotRunning
-    ReactorNotRestartable = error.ReactorNotRestartable
-    ReactorAlreadyRunning = error.ReactorAlreadyRunning
-    UnsupportedAddressFamily = error.UnsupportedAddressFamily
-    UnsupportedSocketType = error.UnsupportedSocketType
-    getConnectError = staticmethod(error.getConnectError)
 
     CONNECTION_DONE = main.CONNECTION_DONE    # the very objects Twisted's transports report with
     CONNECTION_LOST = main.CONNECTION_LOST
