@@ -112,8 +112,8 @@ cdef object socket_error(int err, str what):
 cdef class TCPConnection(Handle):
     """A connected TCP socket: Twisted's ITCPTransport (plus IProducer/IConsumer) on a raw fd.
 
-    write() sends at once when nothing is queued; what the kernel does not take is queued and sent
-    when the socket is writable. loseConnection() sends everything queued first; abortConnection()
+    write() queues; the queue goes out in one sendmsg when the connection's dataReceived returns
+    or before the loop polls, and what the kernel does not take is sent when the socket is writable. loseConnection() sends everything queued first; abortConnection()
     drops it and resets the connection. The protocol's connectionLost runs exactly once.
     """
 
@@ -202,10 +202,10 @@ cdef class TCPConnection(Handle):
     # ---- writing ---------------------------------------------------------------------------------
 
     def write(self, data):
-        """Queue `data` (bytes) to be sent, in order. The loop sends it before it next polls (one
-        sendmsg for all the writes of an iteration); what the kernel does not take then is sent when
-        the socket is writable. Ignored once the connection is closed or its write side shut down;
-        TypeError for anything but bytes."""
+        """Queue `data` (bytes) to be sent, in order: as soon as this connection's dataReceived
+        returns, or else just before the loop next polls (one sendmsg for all that was queued); what
+        the kernel does not take then is sent when the socket is writable. Ignored once the
+        connection is closed or its write side shut down; TypeError for anything but bytes."""
         if type(data) is not bytes:
             if not isinstance(data, bytes):
                 raise TypeError("Data must be bytes")
