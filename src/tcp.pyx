@@ -285,9 +285,13 @@ cdef class TCPConnection(Handle):
                 vec[i].iov_len = PyBytes_GET_SIZE(chunk)
             vec[0].iov_base = <char *>vec[0].iov_base + self.write_offset
             vec[0].iov_len -= self.write_offset
-            msg.msg_iov = vec
-            msg.msg_iovlen = count
-            sent = sendmsg(self.fd, &msg, FR_SEND_FLAGS)
+            if count == 1:
+                # The usual reply: send() spares the kernel copying in a msghdr and an iovec.
+                sent = send(self.fd, vec[0].iov_base, vec[0].iov_len, FR_SEND_FLAGS)
+            else:
+                msg.msg_iov = vec
+                msg.msg_iovlen = count
+                sent = sendmsg(self.fd, &msg, FR_SEND_FLAGS)
             if sent < 0:
                 if errno == EAGAIN or errno == EWOULDBLOCK or errno == ENOBUFS or errno == EINTR:
                     return 0
