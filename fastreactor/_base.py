@@ -31,6 +31,18 @@ class ReactorMixin:
     _portClass = Port
     _connectorClass = Connector
 
+    def __setattr__(self, name, value):
+        # A program (or Twisted's own tests) may replace reactor.seconds with a clock of its own;
+        # as in Twisted, timers then follow that clock.
+        if name == "seconds":
+            self._setSecondsSource(value)
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if name == "seconds":
+            self._setSecondsSource(None)
+        super().__delattr__(name)
+
     def _initReactor(self, api):
         self._api = api
         self.api = api

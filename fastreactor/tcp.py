@@ -125,6 +125,8 @@ def socket_address(api, sockaddr):
 class Port(_core.TCPPort):
     """A listening TCP socket (IListeningPort): getHost(), startListening(), stopListening()."""
 
+    disconnected = False    # True once the port has stopped listening (Twisted's FileDescriptor)
+
     def __init__(self, port, factory, backlog=50, interface="", reactor=None, reusePort=False):
         super().__init__(reactor, factory)
         self.port = port
@@ -229,6 +231,7 @@ class Port(_core.TCPPort):
             return
         self._realPortNumber = None
         self.connected = False
+        self.disconnected = True
         self._stopAccepting()
         self.reactor._ports.discard(self)
         if self.socket is not None:

@@ -19,6 +19,7 @@ cdef class Loop:
     cdef object thread_calls
     cdef Waker waker
     cdef PyObject *dispatching    # borrowed: the handle whose readiness callback runs now, or NULL
+    cdef object seconds_source    # None: the wall clock; else what the user put in reactor.seconds
     cdef public object api
     cdef public bint _started
     cdef public bint _stopped
@@ -28,6 +29,7 @@ cdef class Loop:
     cdef list unflushed
     cdef object __weakref__
 
+    cdef double now(self) except? -1.0
     cdef int grow_table(self, int fd) except -1
     cdef int set_interest(self, Handle handle, int events) except -1
     cdef int forget(self, Handle handle, bint closing) except -1

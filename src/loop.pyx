@@ -207,7 +207,7 @@ cdef class Loop:
         cdef unsigned long long first_new
         if heap.size == 0:
             return 0
-        now = fr_wall_seconds()
+        now = self.now()
         first_new = heap.next_seq
         try:
             while heap.size and (<DelayedCall>heap.items[0]).time <= now:
@@ -238,7 +238,7 @@ cdef class Loop:
             return 0.0
         if self.timers.size == 0:
             return -1.0
-        timeout = (<DelayedCall>self.timers.items[0]).time - fr_wall_seconds()
+        timeout = (<DelayedCall>self.timers.items[0]).time - self.now()
         return timeout if timeout > 0.0 else 0.0
 
     cdef int flush_writes(self) except -1:
@@ -298,10 +298,25 @@ cdef class Loop:
         """The current time as a float of seconds since the epoch (Twisted's runtime clock)."""
         return fr_wall_seconds()
 
+    cdef double now(self) except? -1.0:
+        """The time timers are scheduled and run by: the wall clock, unless reactor.seconds was
+        replaced (as Twisted's tests and some programs do), in which case that is asked."""
+        if self.seconds_source is None:
+            return fr_wall_seconds()
+        return self.seconds_source()
+
+    def _setSecondsSource(self, source):
+        """Make timers follow `source()`; None, or this loop's own seconds put back, is the wall
+        clock. The faces call it when reactor.seconds is assigned or deleted."""
+        if (source is not None and getattr(source, "__self__", None) is self
+                and not hasattr(source, "__func__") and getattr(source, "__name__", "") == "seconds"):
+            source = None
+        self.seconds_source = source
+
     cdef DelayedCall schedule(self, double delay, object func, tuple args, dict kw):
         cdef DelayedCall call = DelayedCall.__new__(DelayedCall)
         call.loop = self
-        call.time = fr_wall_seconds() + delay
+        call.time = self.now() + delay
         call.func = func
         call.args = args
         call.kw = kw if kw else None

@@ -62,7 +62,7 @@ cdef class DelayedCall:
         """Reschedule this call to run `secondsFromNow` seconds from now (a finite number)."""
         cdef double seconds = finite_seconds(secondsFromNow, "reset")
         self.check_pending()
-        self.time = fr_wall_seconds() + seconds
+        self.time = self.loop.now() + seconds
         if self.heap_index >= 0:
             self.loop.timers.update(self)
 
@@ -102,7 +102,7 @@ cdef class DelayedCall:
         elif self.called:
             state = "called"
         else:
-            state = "%.3fs" % (self.time - fr_wall_seconds())
+            state = "%.3fs" % (self.time - self.loop.now())
         func = getattr(self.func, "__qualname__", None) or repr(self.func)
         args = ""
         if self.args:

@@ -148,3 +148,34 @@ def test_repr_names_the_function_and_state(reactor):
     assert "my_function" in repr(dc)
     dc.cancel()
     assert "cancelled" in repr(dc)
+
+
+def test_a_replaced_seconds_drives_the_timers(reactor):
+    """As in Twisted, assigning reactor.seconds makes callLater, reset and the timer pass use that
+    clock; putting the original back (or deleting the attribute) returns to the wall clock."""
+    clock = [100.0]
+    original = reactor.seconds
+    reactor.seconds = lambda: clock[0]
+    try:
+        fired = []
+        call = reactor.callLater(5, fired.append, "due")
+        assert call.getTime() == 105
+        reactor.iterate(0)
+        assert fired == []
+        clock[0] = 105.0
+        reactor.iterate(0)
+        assert fired == ["due"]
+        later = reactor.callLater(1, fired.append, "later")
+        later.reset(2)
+        assert later.getTime() == 107
+        later.cancel()
+    finally:
+        reactor.seconds = original
+    call = reactor.callLater(5, lambda: None)
+    assert abs(call.getTime() - (original() + 5)) < 1
+    call.cancel()
+    reactor.seconds = lambda: 0.0
+    del reactor.seconds
+    call = reactor.callLater(5, lambda: None)
+    assert abs(call.getTime() - (original() + 5)) < 1
+    call.cancel()

@@ -211,6 +211,8 @@ class TCPConnecting(Connecting):
     bound to `bindAddress`, a (host, port) tuple or a Binding) at once; a host name is resolved
     through the reactor's resolver; errors reach the connector on the next iteration."""
 
+    logstr = "Uninitialized"    # Twisted's client transport says so until it is connected
+
     def _begin(self):
         """Create (and bind) the socket now, as Twisted's tcp.Client does; resolve or report the
         error on the next iteration."""
