@@ -96,6 +96,21 @@ def test_trial_runs_tests_on_fastreactor(tmp_path):
     assert "PASSED (successes=2)" in result.stdout, result.stdout
 
 
+# Twisted's own suites for programs that use real TCP: FTP (producers, half-close, many
+# connections), the HTTP client and proxy, loopback and policies.
+TWISTED_PROGRAM_SUITES = ["twisted.test.test_ftp", "twisted.web.test.test_webclient",
+                          "twisted.web.test.test_proxy", "twisted.test.test_loopback",
+                          "twisted.test.test_policies"]
+
+
+def test_twisteds_program_suites_pass_under_trial_on_fastreactor(tmp_path):
+    result = run(["-m", "twisted.trial", "--reactor=fastreactor"] + TWISTED_PROGRAM_SUITES, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("PASSED") and "successes=" in last, last
+    assert int(last.split("successes=")[1].rstrip(")")) >= 300, last
+
+
 def test_trial_lists_the_reactor(tmp_path):
     result = run(["-m", "twisted.trial", "--help-reactors"], tmp_path)
     assert "fastreactor" in result.stdout, result.stdout + result.stderr
