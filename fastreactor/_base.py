@@ -294,6 +294,22 @@ class ReactorMixin:
         else:
             super().addReader(reader)
 
+    def addWriter(self, writer):
+        """IReactorFDSet.addWriter: watch `writer` (fileno(), doWrite()) for writability. For the
+        engine's transports: send what is queued when writable (as startWriting())."""
+        if isinstance(writer, _core.TCPConnection):
+            _core.TCPConnection._watchWritable(writer, True)
+        else:
+            super().addWriter(writer)
+
+    def removeWriter(self, writer):
+        """IReactorFDSet.removeWriter: stop watching `writer` for writability (no error if it
+        was not watched). For the engine's transports: as stopWriting(), until the next write()."""
+        if isinstance(writer, _core.TCPConnection):
+            _core.TCPConnection._watchWritable(writer, False)
+        else:
+            super().removeWriter(writer)
+
     def removeReader(self, reader):
         """IReactorFDSet.removeReader: stop watching `reader` for readability (no error if it was
         not watched). For the engine's transports and ports: stop reading (as pauseProducing()/

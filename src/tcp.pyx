@@ -345,6 +345,18 @@ cdef class TCPConnection(Handle):
                     self.lose(api.Failure(e))
         return None
 
+    def _watchWritable(self, bint watch):
+        """Watch (True) or stop watching (False) the socket for writability, as Twisted's
+        FileDescriptor.startWriting()/stopWriting(): IReactorFDSet.addWriter/removeWriter on a
+        transport. Watching with nothing queued finds nothing to send and stops again (after
+        resuming a pull or paused producer); the next write() watches again as needed."""
+        if self.fd < 0 or self.disconnected:
+            return
+        if watch:
+            self.loop.set_interest(self, self.interest | EV_WRITE)
+        else:
+            self.loop.set_interest(self, self.interest & ~EV_WRITE)
+
     # ---- closing ---------------------------------------------------------------------------------
 
     def loseConnection(self):

@@ -710,3 +710,32 @@ def test_large_reads_arrive_intact_and_unshared(reactor, spin):
     assert len({id(g) for g in got}) == len(got)
     assert max(map(len, got)) >= 16384, "no large read happened"
     assert [sys.getrefcount(got[i]) for i in range(5)] == [2] * 5   # the list's and the argument's
+
+
+def test_add_and_remove_writer_on_a_transport(reactor, spin):
+    """IReactorFDSet on the engine's transports, as Twisted code uses it (startWriting/stopWriting
+    through the reactor): removeWriter stops watching for writability, addWriter resumes, and
+    nothing written is lost."""
+    payload = b"w" * (4 << 20)
+
+    class Sender(protocol.Protocol):
+        def connectionMade(self):
+            self.factory.instances = [self]
+            self.transport.write(payload)
+            self.transport.loseConnection()
+
+    factory, port = listen(reactor, Sender)
+    s = client_socket(port, rcvbuf=4096)
+    spin(reactor, lambda: getattr(factory, "instances", None))
+    for _ in range(3):
+        reactor.iterate(0)
+    transport = factory.instances[0].transport
+    assert transport.getWriteBufferSize() > 0       # the reader has not read: data is queued
+    assert transport in reactor.getWriters()
+    reactor.removeWriter(transport)
+    assert transport not in reactor.getWriters()
+    reactor.removeWriter(transport)                  # no error when not watched
+    reactor.addWriter(transport)
+    assert transport in reactor.getWriters()
+    assert in_thread(reactor, spin, lambda: recv_all(s)) == payload
+    s.close()

@@ -114,6 +114,14 @@ class TCPTransport(_core.TCPConnection):
         """Resume reading from the socket (as Twisted's FileDescriptor.startReading)."""
         self.resumeProducing()
 
+    def startWriting(self):
+        """Watch the socket for writability (as Twisted's FileDescriptor.startWriting)."""
+        self._watchWritable(True)
+
+    def stopWriting(self):
+        """Stop watching the socket for writability until the next write (FileDescriptor)."""
+        self._watchWritable(False)
+
     def stopConsuming(self):
         """Unregister the producer and close once the queue is sent (FileDescriptor)."""
         self.unregisterProducer()
