@@ -16,6 +16,10 @@ if os.path.dirname(os.path.dirname(os.path.abspath(fastreactor.__file__))) == _S
         "pytest from the repo root with `python -m pytest` replaced by `pytest`, or from another "
         "directory" % (fastreactor.__file__,))
 
+# Helper modules shared by test files (tracing.py) live beside them; with --import-mode=importlib
+# this directory is not on sys.path by itself. (It holds no fastreactor package.)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 POLLERS = fastreactor.available_pollers()
 
 

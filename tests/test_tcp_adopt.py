@@ -11,6 +11,7 @@ import pytest
 import fastreactor
 import fastreactor.error
 import fastreactor.protocol
+from tracing import run_traced
 
 twisted_protocol = pytest.importorskip("twisted.internet.protocol")
 import twisted.internet.error  # noqa: E402
@@ -521,25 +522,6 @@ def test_twisted_face_provides_ireactorsocket():
 
 
 # ---- differential: the callback order is Twisted's ---------------------------------------------------
-
-def run_traced(face, scenario, timeout=5.0):
-    """Run `scenario(reactor, face, trace, done)` on a fresh reactor until done() (or timeout)."""
-    reactor = face.make_reactor()
-    trace = []
-    finished = []
-
-    def done():
-        if not finished:
-            finished.append(True)
-            reactor.callLater(0.05, reactor.stop)
-
-    reactor.callWhenRunning(scenario, reactor, face, trace, done)
-    reactor.callLater(timeout, lambda: (trace.append("TIMEOUT"), reactor.stop()))
-    reactor.run(installSignalHandlers=False)
-    if hasattr(reactor, "close"):
-        reactor.close()
-    return trace
-
 
 def traced_factory(face, trace, side, on=None, client=False):
     """A factory (a ClientFactory if `client`) and protocol on `side` whose every callback is

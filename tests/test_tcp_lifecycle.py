@@ -6,6 +6,7 @@ import pytest
 
 import fastreactor
 import fastreactor.protocol
+from tracing import run_traced
 
 twisted_protocol = pytest.importorskip("twisted.internet.protocol")
 from twisted.internet import epollreactor  # noqa: E402
@@ -117,23 +118,6 @@ def recording_classes(face, trace, on=None):
     return make_factory("client", P.ClientFactory), make_factory("server", P.Factory)
 
 
-def run_scenario(face, scenario, timeout=5.0):
-    """Run `scenario(reactor, face, trace, done)` until it calls done() (or time runs out)."""
-    reactor = face.make_reactor()
-    trace = []
-    finished = []
-
-    def done():
-        if not finished:
-            finished.append(True)
-            reactor.callLater(0.05, reactor.stop)
-
-    reactor.callWhenRunning(scenario, reactor, face, trace, done)
-    reactor.callLater(timeout, lambda: (trace.append("TIMEOUT"), reactor.stop()))
-    reactor.run(installSignalHandlers=False)
-    return trace
-
-
 def actor(entry):
     """Who an entry belongs to: 'client' (the client factory and its protocols, which run one after
     the other), 'serverF' (the server factory), 'server#N' (one server connection), or 'scenario'."""
@@ -153,8 +137,8 @@ def by_actor(trace):
 
 def compare(scenario, poller, timeout=5.0):
     """Run on both; each actor's sequence must be identical (and so must the set of actors)."""
-    expected = run_scenario(twisted_face(), scenario, timeout)
-    actual = run_scenario(fast_face(poller), scenario, timeout)
+    expected = run_traced(twisted_face(), scenario, timeout)
+    actual = run_traced(fast_face(poller), scenario, timeout)
     assert "TIMEOUT" not in expected, expected
     assert by_actor(actual) == by_actor(expected)
     return actual
@@ -364,7 +348,7 @@ def test_callback_order_matches_twisted(name, poller, caplog):
 
 def test_echo_trace_is_the_expected_sequence(poller):
     """Pin the sequence itself (not only the equality with Twisted)."""
-    trace = run_scenario(fast_face(poller), scenario_echo_and_close)
+    trace = run_traced(fast_face(poller), scenario_echo_and_close)
     assert by_actor(trace)["client"] == [
         "clientF.doStart", "clientF.startFactory", "clientF.startedConnecting",
         ("clientF.buildProtocol", "IPv4Address"), "client.makeConnection", "client.connectionMade",
@@ -390,7 +374,7 @@ def test_data_received_exception_is_the_reason_and_is_logged(poller, caplog):
         c.sendall(b"x")
         reactor.callLater(1, c.close)
 
-    run_scenario(fast_face(poller), scenario)
+    run_traced(fast_face(poller), scenario)
     assert len(reasons) == 1
     assert reasons[0].check(Boom) is Boom
     assert str(reasons[0].value) == "bad data"
