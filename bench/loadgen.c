@@ -370,6 +370,18 @@ static void start_message(int ep, int fd, struct conn *c, uint64_t t) {
     }
 }
 
+/* Start the measured window at time t: zero what is counted, note the time and the CPU used so
+   far, and tell the caller ("mark start", so it can sample the server's CPU at the same moment). */
+static void open_window(uint64_t t, uint64_t *t_measure, double *cpu0) {
+    count = 0;
+    bytes_total = 0;
+    hist_reset();
+    *cpu0 = cpu_seconds();
+    *t_measure = t;
+    printf("mark start\n");
+    fflush(stdout);
+}
+
 static void print_result(const char *m, double wall, double cpu) {
     double rate = wall > 0 ? (double)count / wall : 0.0;
     printf("{\"mode\": \"%s\", \"conns\": %d, \"size\": %zu, \"wall_s\": %.6f, \"count\": %lld, "
@@ -502,13 +514,7 @@ static int run_closed_loop(int http) {
         if (live <= 0) break;
         if (!measuring && t >= t_measure) {
             measuring = 1;
-            count = 0;
-            bytes_total = 0;
-            hist_reset();
-            cpu0 = cpu_seconds();
-            t_measure = t;
-            printf("mark start\n");
-            fflush(stdout);
+            open_window(t, &t_measure, &cpu0);
         }
         if (opt_messages == 0 && t >= t_end) break;
     }
@@ -616,13 +622,8 @@ static int run_connect(void) {
         }
         if (!measuring && t >= t_measure) {
             measuring = 1;
-            count = 0;
             errors = 0;
-            hist_reset();
-            cpu0 = cpu_seconds();
-            t_measure = t;
-            printf("mark start\n");
-            fflush(stdout);
+            open_window(t, &t_measure, &cpu0);
         }
         if (t >= t_end) break;
     }
