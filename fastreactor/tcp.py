@@ -126,6 +126,7 @@ class Port(_core.TCPPort):
     """A listening TCP socket (IListeningPort): getHost(), startListening(), stopListening()."""
 
     disconnected = False    # True once the port has stopped listening (Twisted's FileDescriptor)
+    reuseAddress = True     # SO_REUSEADDR on the listening socket
 
     def __init__(self, port, factory, backlog=50, interface="", reactor=None, reusePort=False):
         super().__init__(reactor, factory)
@@ -149,17 +150,13 @@ class Port(_core.TCPPort):
         try:
             sock = socket.socket(family, socket.SOCK_STREAM)
             try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if self.reuseAddress:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if self.reusePort:
                     if not hasattr(socket, "SO_REUSEPORT"):
                         raise OSError(errno.ENOPROTOOPT, "SO_REUSEPORT is not supported here")
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                if family == socket.AF_INET6:
-                    info = socket.getaddrinfo(self.interface, self.port, family, socket.SOCK_STREAM,
-                                              0, socket.AI_NUMERICHOST)
-                    sock.bind(info[0][4])
-                else:
-                    sock.bind((self.interface, self.port))
+                sock.bind(self._bindAddress(family))
                 sock.listen(self.backlog)
                 sock.setblocking(False)
             except BaseException:
@@ -168,6 +165,13 @@ class Port(_core.TCPPort):
         except (OSError, OverflowError) as e:
             raise self.reactor._api.CannotListenError(self.interface, self.port, e) from None
         self._listenOn(sock)
+
+    def _bindAddress(self, family):
+        """The socket address startListening binds to (an IPv6 one keeps its %scope)."""
+        if family == socket.AF_INET6:
+            return socket.getaddrinfo(self.interface, self.port, family, socket.SOCK_STREAM, 0,
+                                      socket.AI_NUMERICHOST)[0][4]
+        return (self.interface, self.port)
 
     @classmethod
     def _forAdoptedSocket(cls, sock, factory, reactor):

@@ -179,28 +179,11 @@ class TCPPort(Port):
         self.sessionno += 1
         return transport
 
-    def startListening(self):
-        """Bind, listen, start the factory, accept. CannotListenError if the bind fails."""
-        family = socket.AF_INET6 if isIPv6Address(self.interface) else socket.AF_INET
-        try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                if self.reuseAddress:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if self.reusePort:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                if family == socket.AF_INET6:
-                    sock.bind(_numeric_ipv6(self.interface, self.port))
-                else:
-                    sock.bind((self.interface, self.port))
-                sock.listen(self.backlog)
-                sock.setblocking(False)
-            except BaseException:
-                sock.close()
-                raise
-        except (OSError, OverflowError) as e:
-            raise error.CannotListenError(self.interface, self.port, e) from None
-        self._listenOn(sock)
+    def _bindAddress(self, family):
+        """As Twisted binds: an IPv6 interface keeps its %scope."""
+        if family == socket.AF_INET6:
+            return _numeric_ipv6(self.interface, self.port)
+        return (self.interface, self.port)
 
     def getHost(self):
         """The listening address (IPv4Address/IPv6Address; a link-local host keeps its %scope)."""
