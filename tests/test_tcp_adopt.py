@@ -375,29 +375,31 @@ def test_remove_and_add_reader_switch_an_engine_port(face, reactor):
 
 # ---- bad input --------------------------------------------------------------------------------------
 
+def refused(face, reactor, method, fd, family, exception, match=None):
+    """Call reactor.<method>(fd, family, factory) expecting `exception` (whose message matches
+    `match`); check that it opened, called and watched nothing. Returns the exception."""
+    factory, events = echo_factory(face)
+    before = open_fds()
+    with pytest.raises(exception, match=match) as info:
+        getattr(reactor, method)(fd, family, factory)
+    assert open_fds() == before and events == []
+    assert not reactor._ports and reactor.getReaders() == []
+    return info.value
+
+
 @pytest.mark.parametrize("method", ["adoptStreamPort", "adoptStreamConnection"])
 @pytest.mark.parametrize("family", [getattr(socket, "AF_UNIX", 1), 12345], ids=["AF_UNIX", "nonsense"])
 def test_unsupported_family_is_refused_before_anything(face, reactor, method, family):
     sock = listening_socket()
-    factory, events = echo_factory(face)
-    before = open_fds()
-    with pytest.raises(face.error.UnsupportedAddressFamily) as info:
-        getattr(reactor, method)(sock.fileno(), family, factory)
-    assert info.value.args == (family,)
-    assert open_fds() == before
-    assert events == []
-    assert not reactor._ports and reactor.getReaders() == []
+    error = refused(face, reactor, method, sock.fileno(), family, face.error.UnsupportedAddressFamily)
+    assert error.args == (family,)
     sock.close()
 
 
 @pytest.mark.parametrize("method", ["adoptStreamPort", "adoptStreamConnection"])
 def test_unix_socket_is_refused_with_unsupported_family(face, reactor, method):
     a, b = socket.socketpair()
-    factory, events = echo_factory(face)
-    before = open_fds()
-    with pytest.raises(face.error.UnsupportedAddressFamily):
-        getattr(reactor, method)(a.fileno(), a.family, factory)
-    assert open_fds() == before and events == []
+    refused(face, reactor, method, a.fileno(), a.family, face.error.UnsupportedAddressFamily)
     a.close()
     b.close()
 
@@ -405,14 +407,9 @@ def test_unix_socket_is_refused_with_unsupported_family(face, reactor, method):
 @pytest.mark.parametrize("method", ["adoptStreamPort", "adoptStreamConnection"])
 def test_non_socket_descriptor_is_refused(face, reactor, method):
     read_end, write_end = os.pipe()
-    factory, events = echo_factory(face)
-    before = open_fds()
-    with pytest.raises(OSError) as info:
-        getattr(reactor, method)(read_end, socket.AF_INET, factory)
-    assert info.value.errno == errno.ENOTSOCK
-    assert "descriptor %d is not a socket" % (read_end,) in str(info.value)
-    assert open_fds() == before and events == []
-    assert not reactor._ports and reactor.getReaders() == []
+    error = refused(face, reactor, method, read_end, socket.AF_INET, OSError,
+                    match="descriptor %d is not a socket" % (read_end,))
+    assert error.errno == errno.ENOTSOCK
     os.close(read_end)
     os.close(write_end)
 
@@ -458,12 +455,7 @@ def test_wrong_kind_of_socket_is_refused_with_value_error(face, reactor, method,
     elif problem == "blocking":
         family = socket.AF_INET
         match = "blocking mode"
-    factory, events = echo_factory(face)
-    before = open_fds()
-    with pytest.raises(ValueError, match=match):
-        getattr(reactor, method)(s.fileno(), family, factory)
-    assert open_fds() == before and events == []
-    assert not reactor._ports and reactor.getReaders() == []
+    refused(face, reactor, method, s.fileno(), family, ValueError, match)
     s.close()
 
 
@@ -472,22 +464,16 @@ def test_adopt_port_refuses_a_socket_that_is_not_listening(face, reactor):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     s.setblocking(False)
-    factory, events = echo_factory(face)
-    with pytest.raises(ValueError, match="not a listening socket"):
-        reactor.adoptStreamPort(s.fileno(), socket.AF_INET, factory)
-    assert events == [] and not reactor._ports
+    refused(face, reactor, "adoptStreamPort", s.fileno(), socket.AF_INET, ValueError,
+            "not a listening socket")
     s.close()
 
 
 def test_adopt_connection_refuses_a_socket_that_is_not_connected(face, reactor):
     s = socket.socket()
     s.setblocking(False)
-    factory, events = echo_factory(face)
-    before = open_fds()
-    with pytest.raises(OSError) as info:
-        reactor.adoptStreamConnection(s.fileno(), socket.AF_INET, factory)
-    assert info.value.errno == errno.ENOTCONN
-    assert open_fds() == before and events == []
+    error = refused(face, reactor, "adoptStreamConnection", s.fileno(), socket.AF_INET, OSError)
+    assert error.errno == errno.ENOTCONN
     s.close()
 
 
