@@ -11,6 +11,7 @@ cdef class TCPConnection(Handle):
     cdef bint write_shut
     cdef bint handle_exposed
     cdef bint flush_queued
+    cdef bint receiving         # inside this connection's dataReceived
     cdef int write_errno
     cdef int family
     cdef list write_chunks

@@ -161,12 +161,15 @@ cdef class TCPConnection(Handle):
         cdef ssize_t n
         cdef object data = read_bytes(self.fd, &n)
         if n > 0:
+            self.receiving = True
             try:
                 self.protocol.dataReceived(data)
             except Exception as e:
+                self.receiving = False
                 self.loop.report("Unhandled Error in dataReceived of %r" % (self.protocol,))
                 self.lose(self.loop.api.Failure(e))
                 return None
+            self.receiving = False
             # Send this connection's replies now rather than after the whole poll batch, so the
             # peer can work while the other ready connections are read. Everything done in the
             # same callback (write then abort or lose) has already taken effect.
@@ -242,7 +245,8 @@ cdef class TCPConnection(Handle):
         self.write_pending += PyBytes_GET_SIZE(data)
         if not self.flush_queued and not (self.interest & EV_WRITE):
             self.flush_queued = True
-            self.loop.unflushed.append(self)
+            if not self.receiving:      # else on_readable flushes when dataReceived returns
+                self.loop.unflushed.append(self)
         self.maybe_pause_producer()
         return 0
 
