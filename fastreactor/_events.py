@@ -3,32 +3,25 @@
 A `before` trigger may return a Deferred: the `during` and `after` triggers wait until every such
 Deferred has fired.
 """
-import logging
 import warnings
 
-_logger = logging.getLogger("fastreactor")
-
 PHASES = ("before", "during", "after")
-
-
-def _log_to_logger(why):
-    _logger.error(why, exc_info=True)
 
 
 class ThreePhaseEvent:
     """The triggers of one event type, fired in order: before, during, after."""
 
-    def __init__(self, deferred_types, log_error=None):
+    def __init__(self, deferred_types, log_error):
         """`deferred_types` is the face's (Deferred, DeferredList); `log_error(why)` logs the
-        exception being handled (the face's api.logError: twisted.python.log.err on the Twisted
-        face, as Twisted's reactors do), by default to the 'fastreactor' logger."""
+        exception being handled (the face's api.logError: the 'fastreactor' logger natively,
+        twisted.python.log.err on the Twisted face, as Twisted's reactors do)."""
         self.before = []
         self.during = []
         self.after = []
         self.state = "BASE"
         self.finishedBefore = []
         self._Deferred, self._DeferredList = deferred_types
-        self._logError = log_error if log_error is not None else _log_to_logger
+        self._logError = log_error
 
     def _reportTriggerError(self, callable):
         """Log the exception a trigger raised (inside the except block), never raising."""
