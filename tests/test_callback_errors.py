@@ -22,6 +22,7 @@ from fastreactor.twisted import FastReactor  # noqa: E402
 
 PHASE = 0.4          # seconds the first connection is given to settle before it is observed
 POLL_EVERY = 0.01    # how often the raw peer is polled
+SETTLE = 0.1         # seconds between closing the first connection's peer and the second one
 
 
 class Boom(Exception):
@@ -231,6 +232,12 @@ def client_scenario(raise_at, peer_action=None, refused=False):
                           connector.state if connector is not None else None))
             for p in peers:
                 p.close()
+            peers[:] = []
+            # A connection left open so far sees its peer's close before the second one starts,
+            # so the order of their callbacks does not depend on timing.
+            reactor.callLater(SETTLE, second_connection)
+
+        def second_connection():
             peers[:] = [RawPeer(reactor, trace, "peer2", listener=listener)]
             phase["second"] = True
             reactor.connectTCP("127.0.0.1", listener.getsockname()[1], CF())
@@ -260,6 +267,10 @@ def server_scenario(raise_at, peer_action=None):
         def second_phase():
             for p in peers:
                 p.close()
+            peers[:] = []
+            reactor.callLater(SETTLE, second_connection)
+
+        def second_connection():
             peers[:] = [RawPeer(reactor, trace, "peer2", sock=raw_client(address))]
             peers[0].sock.send(b"ping")
             wait_for_second(reactor, trace, peers, b"ping", finish)

@@ -231,3 +231,37 @@ def test_server_callback_with_working_repr_is_logged(reactor, caplog, raise_in):
     assert served == b"ping"
     if raise_in in ("buildProtocol", "dataReceived"):
         assert seen in ("EOF", "RST")
+
+
+@pytest.mark.xfail(strict=True, reason=REPR_RAISES)
+def test_twisted_face_data_received_with_raising_repr_closes_the_connection(poller):
+    """The same on the Twisted face (errors go to Twisted's log)."""
+    twisted_protocol = pytest.importorskip("twisted.internet.protocol")
+    from fastreactor.twisted import FastReactor
+    reactor = FastReactor(poller)
+    trace = []
+
+    class Server(twisted_protocol.Protocol):
+        def __repr__(self):
+            raise ReprBoom("no repr for you")
+
+        def dataReceived(self, data):
+            raise Boom("dataReceived")
+
+        def connectionLost(self, reason):
+            trace.append(type(reason.value).__name__)
+
+    port = reactor.listenTCP(0, twisted_protocol.Factory.forProtocol(Server),
+                             interface="127.0.0.1")
+    peer = socket.create_connection(("127.0.0.1", port.getHost().port))
+    try:
+        peer.sendall(b"x")
+        run_until(reactor, lambda: trace, timeout=2)
+        assert trace == ["Boom"]
+        assert peer_state(peer, 1.0) in ("EOF", "RST")
+    finally:
+        peer.close()
+        port.stopListening()
+        for _ in range(3):
+            reactor.iterate(0)
+        reactor.close()
