@@ -95,22 +95,6 @@ LATER = {
     "everything": later_everything,
 }
 
-RE_ARMS_TODAY = {
-    "loseConnection": "engine: loseConnection() after abortConnection() watches the descriptor "
-                      "for writing again and ends with ConnectionDone, issue 10",
-    "resumeProducing": "engine: resumeProducing() after abortConnection() starts reading again, "
-                       "issue 10",
-    "addWriter": "engine: addWriter(transport) after abortConnection() watches it for writing "
-                 "again, issue 10",
-    "addReader": "engine: addReader(transport) after abortConnection() starts reading again, "
-                 "issue 10",
-    "loseWriteConnection": "engine: loseWriteConnection() after abortConnection() watches the "
-                           "descriptor for writing again, issue 10",
-    "everything": "engine: loseConnection()/resumeProducing()/addWriter() after "
-                  "abortConnection() re-arm the descriptor, issue 10",
-}
-
-
 def make_face(name, poller, monkeypatch):
     """(reactor, protocol module) of the face; on the Twisted face the transport's own
     `_aborted` workaround is bypassed so the engine is what is tested."""
@@ -140,8 +124,6 @@ def peer_bytes(peer):
 @pytest.mark.parametrize("face", ["native", "twisted"])
 @pytest.mark.parametrize("later", sorted(LATER))
 def test_nothing_after_abort(poller, face, later, monkeypatch, request):
-    if later in RE_ARMS_TODAY:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=RE_ARMS_TODAY[later]))
     reactor, P = make_face(face, poller, monkeypatch)
     protocols = []
     log = []

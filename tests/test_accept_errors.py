@@ -10,11 +10,6 @@ import pytest
 import fastreactor.protocol
 from conftest import run_until
 
-ENGINE_SPINS = ("engine: an accept error other than EMFILE/ENFILE/ENOBUFS/ENOMEM is raised from "
-                "the accept loop on every readiness; the port stays watched, so the loop spins "
-                "and logs it again each time, issue 10")
-
-
 class Counting(fastreactor.protocol.Factory):
     """Counts the connections it is asked to build."""
 
@@ -48,7 +43,6 @@ def shut_down_port(reactor):
     return port
 
 
-@pytest.mark.xfail(strict=True, reason=ENGINE_SPINS)
 def test_accept_error_does_not_spin(reactor):
     shut_down_port(reactor)
     reactor.iterate(0)
@@ -56,7 +50,6 @@ def test_accept_error_does_not_spin(reactor):
     assert share < 0.05, "the loop used %.0f%% of a core while idle" % (share * 100)
 
 
-@pytest.mark.xfail(strict=True, reason=ENGINE_SPINS)
 def test_accept_error_is_logged_once(reactor, caplog):
     caplog.set_level(logging.INFO, logger="fastreactor")
     shut_down_port(reactor)

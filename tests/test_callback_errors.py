@@ -308,38 +308,23 @@ def wait_for_second(reactor, trace, peers, expected, finish):
     reactor.callLater(POLL_EVERY, check)
 
 
-ENGINE = "engine: %s, issue 10"
-
-# name -> (scenario, why fastreactor fails today (an xfail reason) or None)
+# name -> scenario
 SCENARIOS = {
-    "client.buildProtocol": (
-        client_scenario("clientF.buildProtocol"),
-        ENGINE % "a client whose buildProtocol raises: the factory hears nothing, the connector "
-                 "stays connected and the socket stays open (Twisted: clientConnectionFailed "
-                 "with ConnectError, socket closed)"),
-    "client.buildProtocol=None": (client_scenario("clientF.buildProtocol=None"), None),
-    "client.makeConnection": (
-        client_scenario("client.makeConnection"),
-        ENGINE % "a client whose makeConnection raises stays connected (Twisted: connectionLost "
-                 "and clientConnectionLost with the exception, socket closed)"),
-    "client.connectionMade": (
-        client_scenario("client.connectionMade"),
-        ENGINE % "a client whose connectionMade raises stays connected (Twisted: connectionLost "
-                 "and clientConnectionLost with the exception, socket closed)"),
-    "client.dataReceived": (client_scenario("client.dataReceived", peer_action="send"), None),
-    "client.connectionLost": (client_scenario("client.connectionLost", peer_action="close"), None),
-    "client.startedConnecting": (client_scenario("clientF.startedConnecting"), None),
-    "client.clientConnectionFailed": (
-        client_scenario("clientF.clientConnectionFailed", refused=True),
-        ENGINE % "a factory whose clientConnectionFailed raises is never stopped (no doStop)"),
-    "client.clientConnectionLost": (
-        client_scenario("clientF.clientConnectionLost", peer_action="close"), None),
-    "server.buildProtocol": (server_scenario("serverF.buildProtocol"), None),
-    "server.buildProtocol=None": (server_scenario("serverF.buildProtocol=None"), None),
-    "server.makeConnection": (server_scenario("server.makeConnection"), None),
-    "server.connectionMade": (server_scenario("server.connectionMade"), None),
-    "server.dataReceived": (server_scenario("server.dataReceived", peer_action="send"), None),
-    "server.connectionLost": (server_scenario("server.connectionLost", peer_action="close"), None),
+    "client.buildProtocol": client_scenario("clientF.buildProtocol"),
+    "client.buildProtocol=None": client_scenario("clientF.buildProtocol=None"),
+    "client.makeConnection": client_scenario("client.makeConnection"),
+    "client.connectionMade": client_scenario("client.connectionMade"),
+    "client.dataReceived": client_scenario("client.dataReceived", peer_action="send"),
+    "client.connectionLost": client_scenario("client.connectionLost", peer_action="close"),
+    "client.startedConnecting": client_scenario("clientF.startedConnecting"),
+    "client.clientConnectionFailed": client_scenario("clientF.clientConnectionFailed", refused=True),
+    "client.clientConnectionLost": client_scenario("clientF.clientConnectionLost", peer_action="close"),
+    "server.buildProtocol": server_scenario("serverF.buildProtocol"),
+    "server.buildProtocol=None": server_scenario("serverF.buildProtocol=None"),
+    "server.makeConnection": server_scenario("server.makeConnection"),
+    "server.connectionMade": server_scenario("server.connectionMade"),
+    "server.dataReceived": server_scenario("server.dataReceived", peer_action="send"),
+    "server.connectionLost": server_scenario("server.connectionLost", peer_action="close"),
 }
 
 
@@ -403,7 +388,7 @@ _oracle = {}
 def twisted_trace(name):
     """Twisted's trace for scenario `name` (run once per test session)."""
     if name not in _oracle:
-        trace = run_traced(twisted_face(), SCENARIOS[name][0], timeout=8.0)
+        trace = run_traced(twisted_face(), SCENARIOS[name], timeout=8.0)
         assert "TIMEOUT" not in trace, trace
         _oracle[name] = by_actor(trace)
     return _oracle[name]
@@ -414,13 +399,10 @@ FACES = {"native": native_face, "twisted": twisted_face_on_fastreactor}
 
 @pytest.mark.parametrize("face", sorted(FACES))
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_raising_callback_has_twisteds_effect(name, face, poller, request):
+def test_raising_callback_has_twisteds_effect(name, face, poller):
     """Same callbacks, same socket fate, same connector state, second connection served."""
-    known = SCENARIOS[name][1]
-    if known is not None:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=known))
     expected = dict(twisted_trace(name), **DEVIATIONS.get(name, {}))
-    actual = by_actor(run_traced(FACES[face](poller), SCENARIOS[name][0], timeout=8.0))
+    actual = by_actor(run_traced(FACES[face](poller), SCENARIOS[name], timeout=8.0))
     assert actual == expected
 
 

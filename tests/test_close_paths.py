@@ -167,12 +167,6 @@ ENDINGS = {"peer FIN": end_by_peer_fin, "peer RST": end_by_peer_reset, "loseConn
 # that close from inside a readiness callback while still watching the descriptor.
 # (loseConnection and abortConnection stop watching it first; getHandle() makes close_socket
 # unregister it.)
-SPINS_TODAY = {
-    (holder, ending) for holder in ("adopted", "dup")
-    for ending in ("peer FIN", "peer RST", "write error")
-}
-
-
 def provoke(peer):
     """Make the old socket (if the peer is still open) readable after the connection is lost."""
     try:
@@ -185,11 +179,6 @@ def provoke(peer):
 @pytest.mark.parametrize("ending", sorted(ENDINGS))
 @pytest.mark.parametrize("holder", sorted(HOLDERS))
 def test_closed_connection_leaves_the_poller(reactor, poller, holder, ending, request):
-    if reactor._pollerName() == "epoll" and (holder, ending) in SPINS_TODAY:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "engine: the descriptor is closed while still registered in epoll (closing=True "
-            "skips EPOLL_CTL_DEL) although another descriptor keeps the socket open; the loop "
-            "spins, issue 10")))
     ours, peer = tcp_pair()
     # The next connection's sockets are made now, so they do not take the number being freed.
     ours2, peer2 = tcp_pair()

@@ -11,13 +11,6 @@ from conftest import run_until
 
 INTERRUPTS = [KeyboardInterrupt, SystemExit]
 
-STUCK_RECEIVING = ("engine: an interrupt escaping dataReceived leaves the connection marked as "
-                   "inside dataReceived (writes wait for a flush that never comes) and the "
-                   "dispatching handle set, issue 10")
-STUCK_DISPATCHING = ("engine: an interrupt escaping a readiness callback leaves the loop's "
-                     "dispatching handle set, issue 10")
-
-
 class Interrupting(fastreactor.protocol.Protocol):
     """Echoes; raises `interrupt` from the callback named `at` the first time it runs."""
 
@@ -102,7 +95,6 @@ def assert_still_serving(reactor, port, protocols, peer):
         other.close()
 
 
-@pytest.mark.xfail(strict=True, reason=STUCK_RECEIVING)
 @pytest.mark.parametrize("interrupt", INTERRUPTS, ids=lambda e: e.__name__)
 def test_interrupt_from_data_received(reactor, interrupt):
     port, protocols = server(reactor, "dataReceived", interrupt)
@@ -117,7 +109,6 @@ def test_interrupt_from_data_received(reactor, interrupt):
         peer.close()
 
 
-@pytest.mark.xfail(strict=True, reason=STUCK_DISPATCHING)
 @pytest.mark.parametrize("where", ["dataReceived", "connectionMade"])
 @pytest.mark.parametrize("interrupt", INTERRUPTS, ids=lambda e: e.__name__)
 def test_dispatching_handle_is_restored(reactor, interrupt, where):
@@ -166,9 +157,6 @@ def test_interrupt_from_a_timer(reactor, interrupt):
         peer.close()
 
 
-@pytest.mark.xfail(strict=True, reason="engine: after an interrupt escapes run(), run() raises "
-                                       "ReactorAlreadyRunning (the reactor still counts as "
-                                       "started), issue 10")
 @pytest.mark.parametrize("interrupt", INTERRUPTS, ids=lambda e: e.__name__)
 def test_run_after_an_interrupt_escaped_run(reactor, interrupt):
     port, protocols = server(reactor, "dataReceived", interrupt)
@@ -186,7 +174,6 @@ def test_run_after_an_interrupt_escaped_run(reactor, interrupt):
         peer.close()
 
 
-@pytest.mark.xfail(strict=True, reason=STUCK_RECEIVING)
 @pytest.mark.parametrize("interrupt", INTERRUPTS, ids=lambda e: e.__name__)
 def test_interrupt_from_data_received_through_run(reactor, interrupt):
     """The interrupt ends run(); iterate() serves the connection afterwards."""

@@ -10,10 +10,6 @@ import pytest
 import fastreactor.protocol
 from conftest import run_until
 
-REPR_RAISES = ("engine: the error report formats %r of the protocol/factory/callable inside the "
-               "except block; a raising __repr__ escapes it, skipping the close, issue 10")
-
-
 class Boom(Exception):
     """What the callbacks raise."""
 
@@ -133,7 +129,6 @@ def server_outcome(reactor, caplog, bad_repr, raise_in):
             reactor.iterate(0)
 
 
-@pytest.mark.xfail(strict=True, reason=REPR_RAISES)
 @pytest.mark.parametrize("raise_in", ["buildProtocol", "connectionMade", "dataReceived",
                                       "connectionLost"])
 def test_server_callback_with_raising_repr(reactor, caplog, raise_in):
@@ -145,7 +140,6 @@ def test_server_callback_with_raising_repr(reactor, caplog, raise_in):
     assert not repr_failure_logged(caplog)
 
 
-@pytest.mark.xfail(strict=True, reason=REPR_RAISES)
 def test_data_received_with_raising_repr_closes_the_connection(reactor, caplog):
     trace = []
     port = make_server(reactor, True, "dataReceived", trace)
@@ -159,7 +153,6 @@ def test_data_received_with_raising_repr_closes_the_connection(reactor, caplog):
         peer.close()
 
 
-@pytest.mark.xfail(strict=True, reason=REPR_RAISES)
 def test_client_connection_lost_with_raising_repr_still_tells_the_factory(reactor, caplog):
     """connectionLost raises and the protocol's __repr__ raises: clientConnectionLost and
     doStop still follow, as with a working __repr__."""
@@ -207,7 +200,6 @@ class BadReprCallable(BadRepr):
         raise Boom("timer")
 
 
-@pytest.mark.xfail(strict=True, reason=REPR_RAISES)
 def test_timer_with_raising_repr(reactor, caplog):
     """The timer's error is logged; iterate() does not raise; later timers run."""
     caplog.set_level(logging.INFO, logger="fastreactor")
@@ -233,7 +225,6 @@ def test_server_callback_with_working_repr_is_logged(reactor, caplog, raise_in):
         assert seen in ("EOF", "RST")
 
 
-@pytest.mark.xfail(strict=True, reason=REPR_RAISES)
 def test_twisted_face_data_received_with_raising_repr_closes_the_connection(poller):
     """The same on the Twisted face (errors go to Twisted's log)."""
     twisted_protocol = pytest.importorskip("twisted.internet.protocol")
