@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build fastreactor with AddressSanitizer + UndefinedBehaviorSanitizer into its own venv and run the
+# engine tests under them.
+#
+# Usage, from anywhere:  tools/asan_tests.sh [pytest arguments...]
+#   default arguments: the engine tests, tests/test_loop_*.py tests/test_tcp_*.py tests/test_basic*.py
+#   ASAN_VENV=DIR      the venv (default .venv-asan/ at the repository root; reused, rebuilt into)
+#   ASAN_LOGS=DIR      where the sanitizer reports go (default: a new temporary directory)
+#
+# Linux with gcc (the compiler setuptools uses; Debian: build-essential python3-dev python3-venv).
+# The interpreter is not instrumented, so:
+#   LD_PRELOAD=libasan  the ASan runtime must be loaded before anything else for the instrumented
+#                       _core to be dlopen-ed ("ASan runtime does not come first" otherwise);
+#   PYTHONMALLOC=malloc Python objects are allocated with malloc, which ASan watches, instead of
+#                       pymalloc's arenas, where a use-after-free of an object goes unseen;
+#   detect_leaks=0      CPython does not free everything at exit (interned strings, static types,
+#                       module state), so LeakSanitizer would report thousands of leaks that are not ours.
+# Reports are written to files (log_path), not stderr, because pytest captures a passing test's
+# stderr: UBSan reports and continues, ASan reports and aborts the process. The exit status is 1
+# when any report was written or a test failed; the reports are printed at the end.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+venv=${ASAN_VENV:-$top/.venv-asan}
+logs=${ASAN_LOGS:-$(mktemp -d /tmp/fastreactor-asan.XXXXXX)}
+mkdir -p "$logs"
+
+libasan=$(gcc -print-file-name=libasan.so)
+if [ ! -e "$libasan" ]; then
+    echo "tools/asan_tests.sh: gcc has no libasan.so ($libasan); install gcc's sanitizer runtime (libasan)" >&2
+    exit 2
+fi
+
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+. "$venv/bin/activate"
+FASTREACTOR_DEBUG=asan pip install -q ".[test]"
+(cd / && python -c 'import fastreactor._core') >/dev/null 2>&1 && {
+    echo "tools/asan_tests.sh: _core imported without the ASan runtime: not an asan build" >&2; exit 2; }
+
+if [ $# -eq 0 ]; then
+    set -- tests/test_loop_*.py tests/test_tcp_*.py tests/test_basic*.py
+fi
+status=0
+LD_PRELOAD="$libasan" PYTHONMALLOC=malloc \
+    ASAN_OPTIONS="detect_leaks=0:log_path=$logs/asan:${ASAN_OPTIONS:-}" \
+    UBSAN_OPTIONS="print_stacktrace=1:log_path=$logs/ubsan:${UBSAN_OPTIONS:-}" \
+    pytest -q -p no:randomly "$@" || status=$?
+
+reports=$(find "$logs" -type f | sort)
+if [ -n "$reports" ]; then
+    echo "=== sanitizer reports ($logs) ==="
+    for f in $reports; do echo "--- $f"; cat "$f"; done
+    exit 1
+fi
+echo "no sanitizer report ($logs is empty)"
+exit $status
