@@ -3,7 +3,8 @@
 # engine tests under them.
 #
 # Usage, from anywhere:  tools/asan_tests.sh [pytest arguments...]
-#   default arguments: the engine tests, tests/test_loop_*.py tests/test_tcp_*.py tests/test_basic*.py
+#   default arguments: the engine tests, tests/test_loop_*.py tests/test_tcp_*.py tests/test_basic*.py,
+#                      but for the RSS test (see below)
 #   ASAN_VENV=DIR      the venv (default .venv-asan/ at the repository root; reused, rebuilt into)
 #   ASAN_LOGS=DIR      where the sanitizer reports go (default: a new temporary directory)
 #
@@ -38,7 +39,10 @@ FASTREACTOR_DEBUG=asan pip install -q ".[test]"
     echo "tools/asan_tests.sh: _core imported without the ASan runtime: not an asan build" >&2; exit 2; }
 
 if [ $# -eq 0 ]; then
-    set -- tests/test_loop_*.py tests/test_tcp_*.py tests/test_basic*.py
+    # The RSS test is left out: ASan keeps freed blocks in quarantine (256 MiB by default, so that
+    # a use-after-free hits poisoned memory), so RSS grows over 75,000 connections by design.
+    set -- tests/test_loop_*.py tests/test_tcp_*.py tests/test_basic*.py \
+        --deselect "tests/test_tcp_memory.py::test_rss_is_flat_over_many_connect_close_cycles"
 fi
 status=0
 LD_PRELOAD="$libasan" PYTHONMALLOC=malloc \
