@@ -1,10 +1,10 @@
 """Declares the compiled core, fastreactor._core; all metadata lives in pyproject.toml.
 
 FASTREACTOR_DEBUG chooses the build: unset, an optimised build (-O2, NDEBUG); `1`, a debug build
-(-O0 -g3, no NDEBUG of ours, Cython's annotated HTML beside the sources); `asan`,
-AddressSanitizer and UndefinedBehaviorSanitizer (-fsanitize=address,undefined,float-cast-overflow -O1 -g, with C
-asserts on: -UNDEBUG undoes the -DNDEBUG in Python's own CFLAGS, so the asserts in CPython's
-inline header functions check the compiled core's use of them too), which needs the ASan
+(-O0 -g3, no NDEBUG of ours, Cython's annotated HTML beside the sources); `asan`, AddressSanitizer
+and UndefinedBehaviorSanitizer (-fsanitize=address,undefined,float-cast-overflow -O1 -g), with C
+asserts on (-UNDEBUG undoes the -DNDEBUG in Python's own CFLAGS, so the asserts in CPython's inline
+header functions check the compiled core's use of them too). The `asan` build needs the ASan
 runtime preloaded into the uninstrumented interpreter: see tools/asan_tests.sh and tests/README.md.
 """
 import os
