@@ -16,9 +16,11 @@
 #                       pymalloc's arenas, where a use-after-free of an object goes unseen;
 #   detect_leaks=0      CPython does not free everything at exit (interned strings, static types,
 #                       module state), so LeakSanitizer would report thousands of leaks that are not ours.
-# Reports are written to files (log_path), not stderr, because pytest captures a passing test's
-# stderr: UBSan reports and continues, ASan reports and aborts the process. The exit status is 1
-# when any report was written or a test failed; the reports are printed at the end.
+# ASan reports and aborts the process; its reports go to files (log_path). UBSan reports and goes
+# on, on stderr (with libasan preloaded, UBSan ignores log_path), which pytest captures: pytest runs
+# with -rA, so the captured output of passed tests is kept too, into $ASAN_LOGS/pytest.log, and the
+# script looks for "runtime error:" there. Reports from a subprocess whose stderr a test reads
+# itself are not seen. The exit status is 1 when any report was found or a test failed.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -47,14 +49,21 @@ fi
 status=0
 LD_PRELOAD="$libasan" PYTHONMALLOC=malloc \
     ASAN_OPTIONS="detect_leaks=0:log_path=$logs/asan:${ASAN_OPTIONS:-}" \
-    UBSAN_OPTIONS="print_stacktrace=1:log_path=$logs/ubsan:${UBSAN_OPTIONS:-}" \
-    pytest -q -p no:randomly "$@" || status=$?
+    UBSAN_OPTIONS="print_stacktrace=1:${UBSAN_OPTIONS:-}" \
+    pytest -q -p no:randomly -rA "$@" > "$logs/pytest.log" 2>&1 || status=$?
+# pytest's own summary, without the captured output of every passed test that -rA adds.
+sed -n '/short test summary info/,$p' "$logs/pytest.log" | grep -v '^PASSED ' || tail -n 20 "$logs/pytest.log"
 
-reports=$(find "$logs" -type f | sort)
-if [ -n "$reports" ]; then
-    echo "=== sanitizer reports ($logs) ==="
-    for f in $reports; do echo "--- $f"; cat "$f"; done
+found=0
+asan_reports=$(find "$logs" -type f -name 'asan.*' | sort)
+for f in $asan_reports; do echo "=== ASan report $f"; cat "$f"; found=1; done
+if grep -q "runtime error:" "$logs/pytest.log"; then
+    echo "=== UBSan reports (with the test each came from) in $logs/pytest.log:"
+    grep -n -E "^_+ .* _+$|^-+ Captured|runtime error:" "$logs/pytest.log" | grep -B2 "runtime error:"
+    found=1
+fi
+if [ $found = 1 ]; then
     exit 1
 fi
-echo "no sanitizer report ($logs is empty)"
+echo "no sanitizer report (full pytest output: $logs/pytest.log)"
 exit $status
