@@ -88,12 +88,16 @@ cdef class TLSConnection(TCPConnection):
 
     def _prepareTLS(self, context, bint client, serverHostname=None):
         """Set up TLS with `context` (an ssl.SSLContext) before the protocol is attached; the
-        handshake starts right after connectionMade. `serverHostname` is sent as SNI and checked
+        handshake starts right after connectionMade (or at _startHandshake()). ValueError for a
+        client context that checks host names without `serverHostname`. `serverHostname` is sent as SNI and checked
         against the server's certificate (if the context checks host names)."""
+        if client and not serverHostname and context.check_hostname:
+            # wrap_bio would accept this and then check no name at all.
+            raise ValueError("this context checks the server's host name: give serverHostname")
         incoming = MemoryBIO()
         outgoing = MemoryBIO()
         sslobject = context.wrap_bio(incoming, outgoing, server_side=not client,
-                                     server_hostname=serverHostname)
+                                     server_hostname=serverHostname or None)
         self._useTLS(sslobject, incoming, outgoing, client, False)
 
     def startTLS(self, contextFactory, normal=True, serverHostname=None):
@@ -106,11 +110,8 @@ cdef class TLSConnection(TCPConnection):
         if not isinstance(contextFactory, _stdlib_ssl.SSLContext):
             raise TypeError("startTLS needs an ssl.SSLContext, not %s" % (type(contextFactory).__name__,))
         client = (self.connector is not None) == bool(normal)
-        incoming = MemoryBIO()
-        outgoing = MemoryBIO()
-        sslobject = contextFactory.wrap_bio(incoming, outgoing, server_side=not client,
-                                            server_hostname=serverHostname if client else None)
-        self._useTLS(sslobject, incoming, outgoing, client, True)
+        self._prepareTLS(contextFactory, client, serverHostname if client else None)
+        self._startHandshake()
 
     def _attach(self, protocol):
         StreamTransport._attach(self, protocol)
@@ -429,6 +430,8 @@ cdef class TLSConnection(TCPConnection):
             self.abortConnection()
             return
         StreamTransport.loseConnection(self)
+        if self.tls_on and not self.handshake_done:
+            self.start_reading()    # the queued data waits for the handshake, which needs reading
 
     cdef int fail(self, object reason, bint abortive) except -1:
         """End the connection for a TLS error or timeout: an alert OpenSSL produced is sent first
