@@ -43,7 +43,9 @@ cdef class TLSConnection(TCPConnection):
     ConnectionLost, as in Twisted); the handshake must finish within `handshakeTimeout` seconds
     (default 30) or the connection is aborted with a TimeoutError. A peer's close_notify is an
     EOF: readConnectionLost for a half-closeable protocol, else the connection closes with
-    ConnectionDone. The TLS state and buffers are released when the connection ends.
+    ConnectionDone. As in Twisted, an aborted TLS connection reports ConnectionLost to its
+    protocol (the TLS stream ended uncleanly) and ConnectionAborted to its connector. The TLS
+    state and buffers are released when the connection ends.
     """
 
     def __init__(self, Loop loop, int fd, int family, peer=None):
@@ -151,9 +153,8 @@ cdef class TLSConnection(TCPConnection):
         if self.handshake_timer is not None:
             timer, self.handshake_timer = self.handshake_timer, None
             timer.cancel()
-        self.drain_outgoing()
-        if self.write_pending or self.disconnecting or self.write_shut_requested or self.producer is not None:
-            self.want_writable()
+        # As in Twisted, handshakeCompleted runs before OpenSSL's last handshake flight is sent:
+        # aborting in it sends nothing more. What it writes is queued after that flight.
         protocol = self.protocol
         callback = getattr(protocol, "handshakeCompleted", None)
         if callback is not None:
@@ -162,6 +163,12 @@ cdef class TLSConnection(TCPConnection):
             except Exception as e:
                 self.loop.report("Unhandled Error in handshakeCompleted of %s" % (safe_repr(protocol),))
                 self.lose(self.loop.api.Failure(e))
+                return 0
+        if self.disconnected or self.aborting:
+            return 0
+        self.drain_outgoing()
+        if self.write_pending or self.disconnecting or self.write_shut_requested or self.producer is not None:
+            self.want_writable()
         return 0
 
     cdef object tls_reason(self, object error):
@@ -206,6 +213,15 @@ cdef class TLSConnection(TCPConnection):
         data = self.read_records()
         if self.tls_outgoing is not None and self.tls_outgoing.pending:
             self.drain_outgoing()   # OpenSSL's answer to a post-handshake message (key update)
+        if self.close_notify_received and not self.disconnected:
+            # The peer's close_notify ends its stream: the data before it, then an EOF.
+            if data is not None:
+                self.deliver(data)
+                if self.disconnected or self.aborting or self.read_shut:
+                    fr_set_errno(EAGAIN)
+                    return None
+            count[0] = 0
+            return None
         if data is None or self.disconnected:
             fr_set_errno(EAGAIN)
             return None
@@ -269,13 +285,6 @@ cdef class TLSConnection(TCPConnection):
         if more is not None:
             return b"".join(more)
         return first
-
-    cdef object on_readable(self):
-        StreamTransport.on_readable(self)
-        if self.close_notify_received and not self.read_shut and not self.disconnected:
-            # The peer's close_notify is the end of its stream (after the data it followed).
-            self.read_eof()
-        return None
 
     # ---- writing ---------------------------------------------------------------------------------
 
@@ -455,7 +464,21 @@ cdef class TLSConnection(TCPConnection):
     cdef int lose(self, object reason) except -1:
         if self.disconnected:
             return 0
-        StreamTransport.lose(self, reason)
+        api = self.loop.api
+        connector = self.connector
+        if self.tls_on and connector is not None and reason.check(api.ConnectionAborted) is not None:
+            # Twisted's TLS reports an abort to the protocol as the TLS stream's unclean end
+            # (ConnectionLost) and to the connector as the transport's (ConnectionAborted).
+            self.connector = None
+            StreamTransport.lose(self, api.Failure(api.CONNECTION_LOST))
+            try:
+                connector.connectionLost(reason)
+            except Exception:
+                self.loop.report("Unhandled Error in clientConnectionLost of %s" % (safe_repr(connector),))
+        elif self.tls_on and reason.check(api.ConnectionAborted) is not None:
+            StreamTransport.lose(self, api.Failure(api.CONNECTION_LOST))
+        else:
+            StreamTransport.lose(self, reason)
         self.release_tls()
         return 0
 

@@ -340,7 +340,8 @@ def test_lose_connection_before_handshake_with_nothing_queued_aborts(reactor, ce
     port = reactor.listenSSL(0, sf, server_ctx(certs), interface="127.0.0.1")
     reactor.connectSSL("127.0.0.1", port.getHost().port, cf, client_ctx(certs))
     spin(reactor, lambda: lost(cf)() and lost(sf)())
-    assert sf.protocols[0].reason.check(ConnectionAborted)
+    # As in Twisted: an abort of a TLS connection is reported to its protocol as ConnectionLost.
+    assert sf.protocols[0].reason.check(ConnectionLost)
     assert cf.protocols[0].reason.check(ConnectionLost, ssl.SSLError), cf.protocols[0].reason
 
 
@@ -351,7 +352,9 @@ def test_abort_connection(reactor, certs, spin):
     port = reactor.listenSSL(0, sf, server_ctx(certs), interface="127.0.0.1")
     reactor.connectSSL("127.0.0.1", port.getHost().port, cf, client_ctx(certs))
     spin(reactor, lambda: lost(cf)() and lost(sf)())
-    assert cf.protocols[0].reason.check(ConnectionAborted)
+    # As in Twisted: ConnectionLost for the protocol (the TLS stream ended uncleanly),
+    # ConnectionAborted for the connector (the transport's reason).
+    assert cf.protocols[0].reason.check(ConnectionLost)
     assert cf.lost[0].check(ConnectionAborted)
     assert sf.protocols[0].received == b""
     assert sf.protocols[0].reason.check(ConnectionLost), sf.protocols[0].reason
