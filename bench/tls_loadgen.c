@@ -1,12 +1,14 @@
 /* TLS echo load generator: C with OpenSSL, one thread, epoll.
  *
- *   tls_loadgen HOST PORT CONNS SIZE SECONDS WARMUP
+ *   tls_loadgen HOST PORT CONNS SIZE SECONDS WARMUP [MESSAGES]
  *
  * Opens CONNS TLS connections (no certificate verification: it measures the server), then each
  * connection sends a SIZE-byte message, waits for the whole echo, and sends the next one (one
  * message in flight per connection). After WARMUP seconds it counts echoed messages for SECONDS
- * seconds and prints one line: "MSGS <count> SECONDS <elapsed> RATE <msgs/s>". Exit status 1 with
- * a message on stderr if a connection fails.
+ * seconds and prints one line: "MSGS <count> SECONDS <elapsed> RATE <msgs/s>". With MESSAGES it
+ * stops as soon as that many messages were echoed (counting from the start: for per-message
+ * instruction counts, where time does not matter). Exit status 1 with a message on stderr if a
+ * connection fails.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -92,14 +94,16 @@ static int step(conn_t *c, int ep) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 7) {
-        fprintf(stderr, "usage: tls_loadgen HOST PORT CONNS SIZE SECONDS WARMUP\n");
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: tls_loadgen HOST PORT CONNS SIZE SECONDS WARMUP [MESSAGES]\n");
         return 2;
     }
     const char *host = argv[1];
     int port = atoi(argv[2]), nconns = atoi(argv[3]);
     size = (size_t)atol(argv[4]);
     double seconds = atof(argv[5]), warmup = atof(argv[6]);
+    long limit = argc == 8 ? atol(argv[7]) : 0;
+    if (limit) warmup = 0;
     message = malloc(size);
     readbuf = malloc(65536);
     for (size_t i = 0; i < size; i++) message[i] = (char)('a' + i % 26);
@@ -132,7 +136,7 @@ int main(int argc, char **argv) {
     for (;;) {
         double t = now();
         if (!counting && t >= start + warmup) { counting = 1; count_start = t; }
-        if (t >= end) break;
+        if (t >= end || (limit && counted >= limit)) break;
         int n = epoll_wait(ep, events, 256, 100);
         if (n < 0) {
             if (errno == EINTR) continue;

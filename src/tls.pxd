@@ -29,6 +29,7 @@ cdef class TLSConnection(TCPConnection):
     cdef int hdr_have
     cdef unsigned char hdr[5]
     cdef Py_ssize_t rec_tail
+    cdef Py_ssize_t records_waiting   # complete records fed and not known to be consumed
 
     cdef int tls_setup(self, object sslobject, object incoming, object outgoing, bint client) except -1
     cdef int feed_records(self, const unsigned char *data, Py_ssize_t n) noexcept

@@ -4,7 +4,10 @@
 # through their C objects (SSLObject._sslobj is _ssl._SSLSocket), so a record costs C calls and no
 # Python frame of ours or of ssl.py. Reads avoid SSLWantReadError (an exception per read costs as
 # much as decrypting a 1 KiB record) by tracking record boundaries in the ciphertext fed to the
-# incoming BIO: SSL_read is called only while a complete record is waiting.
+# incoming BIO: SSL_read is called only while a complete record is waiting. OpenSSL takes records
+# whole from the BIO and one SSL_read that returns data consumes at least one record (more when
+# non-application records, a session ticket or a key update, precede it; it then raises
+# SSLWantReadError once the BIO holds no complete record, which resets the count).
 import ssl as _stdlib_ssl
 
 from libc.string cimport memcpy
@@ -12,6 +15,7 @@ from libc.string cimport memcpy
 cdef extern from "Python.h":
     object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
     int PyBUF_READ
+    Py_ssize_t PY_SSIZE_T_MAX
 
 cdef object SSLError = _stdlib_ssl.SSLError
 cdef object SSLWantReadError = _stdlib_ssl.SSLWantReadError
@@ -21,7 +25,8 @@ cdef object MemoryBIO = _stdlib_ssl.MemoryBIO
 
 cdef enum:
     TLS_RECV_CHUNK = 65536      # ciphertext read from the socket per readiness
-    TLS_RECORD_READ = 32768     # more than any record's plaintext: one SSL_read takes a whole record
+    TLS_RECORD_READ = 16384     # a record's largest plaintext: one SSL_read takes a whole record, and a
+                                # full record needs no shrinking of the bytes _ssl allocates
     TLS_WRITE_MAX = 262144      # plaintext encrypted per send_some at most (the rest on writability)
 
 # Ciphertext goes from here into the incoming BIO at once, so one buffer serves every connection.
@@ -150,6 +155,10 @@ cdef class TLSConnection(TCPConnection):
             self.fail(self.tls_reason(e), False)
             return 0
         self.handshake_done = True
+        # The handshake consumed an unknown number of the records counted: read until OpenSSL
+        # says the BIO holds no complete record, if it holds one (the BIO holds a complete record
+        # exactly when it holds more than the incomplete tail we saw arrive).
+        self.records_waiting = PY_SSIZE_T_MAX if self.tls_incoming.pending > self.rec_tail else 0
         if self.handshake_timer is not None:
             timer, self.handshake_timer = self.handshake_timer, None
             timer.cancel()
@@ -211,8 +220,6 @@ cdef class TLSConnection(TCPConnection):
                 fr_set_errno(EAGAIN)
                 return None
         data = self.read_records()
-        if self.tls_outgoing is not None and self.tls_outgoing.pending:
-            self.drain_outgoing()   # OpenSSL's answer to a post-handshake message (key update)
         if self.close_notify_received and not self.disconnected:
             # The peer's close_notify ends its stream: the data before it, then an EOF.
             if data is not None:
@@ -242,6 +249,7 @@ cdef class TLSConnection(TCPConnection):
                 i += take
                 if self.rec_left == 0:
                     self.rec_tail = 0
+                    self.records_waiting += 1
                 continue
             self.hdr[self.hdr_have] = data[i]
             self.hdr_have += 1
@@ -252,20 +260,24 @@ cdef class TLSConnection(TCPConnection):
                 self.rec_left = (<Py_ssize_t>self.hdr[3] << 8) | self.hdr[4]
                 if self.rec_left == 0:
                     self.rec_tail = 0
+                    self.records_waiting += 1
         return 0
 
     cdef object read_records(self):
-        """The plaintext of every complete record waiting in the incoming BIO (None if none).
-        OpenSSL takes records whole from the BIO, so the BIO holds a complete record exactly
-        when it holds more than the incomplete tail we saw arrive."""
+        """The plaintext of every complete record waiting in the incoming BIO (None if none)."""
         cdef object chunk
         cdef object first = None
         cdef list more = None
-        while self.tls_incoming.pending > self.rec_tail:
+        while self.records_waiting > 0:
             try:
                 chunk = self.ssl_read(TLS_RECORD_READ)
             except SSLWantReadError:
-                break       # only non-application records (a session ticket, a key update)
+                # Only non-application records were left (a session ticket, a key update); OpenSSL
+                # may have answered one.
+                self.records_waiting = 0
+                if self.tls_outgoing.pending:
+                    self.drain_outgoing()
+                break
             except SSLZeroReturnError:
                 self.close_notify_received = True
                 break
@@ -276,6 +288,7 @@ cdef class TLSConnection(TCPConnection):
                 # _ssl reports the peer's close_notify as an empty read.
                 self.close_notify_received = True
                 break
+            self.records_waiting -= 1
             if first is None:
                 first = chunk
             else:
@@ -337,8 +350,11 @@ cdef class TLSConnection(TCPConnection):
             return -1
         finally:
             data = None
-        if self.drain_outgoing() < 0:
-            return -1
+        # A record was just made: take it without asking the BIO whether it has one.
+        self.out_pending = self.bio_read()     # (nothing was pending: see above)
+        self.out_offset = 0
+        if self.send_cipher() < 0:
+            return -1       # flush() keeps errno in write_errno; on_writable reports it
         return written
 
     cdef int drain_outgoing(self) except -2:
