@@ -12,6 +12,8 @@ import ssl as _stdlib_ssl
 
 from libc.string cimport memcpy
 
+from cpython.bytearray cimport PyByteArray_FromStringAndSize, PyByteArray_AS_STRING
+
 cdef extern from "Python.h":
     object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
     int PyBUF_READ
@@ -31,6 +33,11 @@ cdef enum:
 
 # Ciphertext goes from here into the incoming BIO at once, so one buffer serves every connection.
 cdef char tls_recv_buffer[TLS_RECV_CHUNK]
+
+# Plaintext is decrypted into this bytearray and copied out at its size: cheaper than letting
+# _ssl allocate a record-sized bytes and shrink it. SSL_read runs without the GIL, so a reader
+# takes the buffer (leaving None) and puts it back; another thread meanwhile makes its own.
+cdef object spare_plain_buffer = None
 
 
 cdef class TLSConnection(TCPConnection):
@@ -265,36 +272,43 @@ cdef class TLSConnection(TCPConnection):
 
     cdef object read_records(self):
         """The plaintext of every complete record waiting in the incoming BIO (None if none)."""
+        global spare_plain_buffer
         cdef object chunk
         cdef object first = None
         cdef list more = None
-        while self.records_waiting > 0:
-            try:
-                chunk = self.ssl_read(TLS_RECORD_READ)
-            except SSLWantReadError:
-                # Only non-application records were left (a session ticket, a key update); OpenSSL
-                # may have answered one.
-                self.records_waiting = 0
-                if self.tls_outgoing.pending:
-                    self.drain_outgoing()
-                break
-            except SSLZeroReturnError:
-                self.close_notify_received = True
-                break
-            except SSLError as e:
-                self.fail(self.tls_reason(e), False)
-                return None
-            if not chunk:
-                # _ssl reports the peer's close_notify as an empty read.
-                self.close_notify_received = True
-                break
-            self.records_waiting -= 1
-            if first is None:
-                first = chunk
-            else:
-                if more is None:
-                    more = [first]
-                more.append(chunk)
+        cdef Py_ssize_t n
+        cdef object buffer = spare_plain_buffer
+        spare_plain_buffer = None
+        if buffer is None:
+            buffer = PyByteArray_FromStringAndSize(NULL, TLS_RECORD_READ)
+        try:
+            while self.records_waiting > 0:
+                n = self.ssl_read(TLS_RECORD_READ, buffer)
+                if n == 0:
+                    # _ssl reports the peer's close_notify as an empty read.
+                    self.close_notify_received = True
+                    break
+                self.records_waiting -= 1
+                chunk = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(buffer), n)
+                if first is None:
+                    first = chunk
+                else:
+                    if more is None:
+                        more = [first]
+                    more.append(chunk)
+        except SSLWantReadError:
+            # Only non-application records were left (a session ticket, a key update); OpenSSL
+            # may have answered one.
+            self.records_waiting = 0
+            if self.tls_outgoing.pending:
+                self.drain_outgoing()
+        except SSLZeroReturnError:
+            self.close_notify_received = True
+        except SSLError as e:
+            spare_plain_buffer = buffer
+            self.fail(self.tls_reason(e), False)
+            return None
+        spare_plain_buffer = buffer
         if more is not None:
             return b"".join(more)
         return first
