@@ -610,3 +610,47 @@ def test_tls_1_1_peer_is_refused(reactor, certs, spin):
     assert cf.protocols[0].reason.check(ssl.SSLError), cf.protocols[0].reason
     assert sf.protocols[0].reason.check(ssl.SSLError, ConnectionLost), sf.protocols[0].reason
     assert ("server", "handshake") not in log
+
+
+@pytest.mark.skipif(__import__("shutil").which("openssl") is None,
+                    reason="renegotiation is asked for with `openssl s_client` (its R command); "
+                           "the ssl module cannot ask for it")
+def test_renegotiation_is_refused(reactor, certs, spin):
+    """A TLS 1.2 client asks to renegotiate: refused (the client gives up with an alert and the
+    server's connection ends with that ssl.SSLError), and only that connection ends. (OpenSSL 3
+    also refuses client-initiated renegotiation by default; contexts used here add
+    OP_NO_RENEGOTIATION for either side and older libraries.)"""
+    import subprocess
+    import time
+    log = []
+    sf, cf = factories(log, server_kw=dict(on_data=lambda p, d: p.transport.write(b"echo:" + d)),
+                       client_kw=dict(on_hs=lambda p: p.transport.loseConnection()))
+    port = reactor.listenSSL(0, sf, server_ctx(certs), interface="127.0.0.1")
+    client = subprocess.Popen(["openssl", "s_client", "-tls1_2", "-quiet", "-no_ign_eof", "-connect",
+                               "127.0.0.1:%d" % port.getHost().port],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        spin(reactor, lambda: ("server", "handshake") in log)
+        client.stdin.write(b"hello\n")
+        client.stdin.flush()
+        spin(reactor, lambda: sf.protocols[0].received == b"hello\n")
+        client.stdin.write(b"R\n")      # s_client: renegotiate
+        client.stdin.flush()
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end and sf.protocols[0].reason is None:
+            reactor.iterate(0.01)
+    finally:
+        client.kill()
+        client.wait()
+        for stream in (client.stdin, client.stdout, client.stderr):
+            try:
+                stream.close()
+            except BrokenPipeError:
+                pass
+    spin(reactor, lost(sf))
+    assert log.count(("server", "handshake")) == 1
+    assert sf.protocols[0].reason.check(ssl.SSLError), sf.protocols[0].reason
+    # Only that connection ended: the port still serves.
+    reactor.connectSSL("127.0.0.1", port.getHost().port, cf, client_ctx(certs))
+    spin(reactor, lambda: lost(cf)() and len(sf.protocols) == 2 and lost(sf)())
+    assert ("client", "handshake") in log
