@@ -102,9 +102,9 @@ cdef class TLSConnection(TCPConnection):
 
     def _prepareTLS(self, context, bint client, serverHostname=None):
         """Set up TLS with `context` (an ssl.SSLContext) before the protocol is attached; the
-        handshake starts right after connectionMade (or at _startHandshake()). ValueError for a
-        client context that checks host names without `serverHostname`. `serverHostname` is sent as SNI and checked
-        against the server's certificate (if the context checks host names)."""
+        handshake starts right after connectionMade (or at _startHandshake()). `serverHostname`
+        (a client's) is sent as SNI and checked against the server's certificate if the context
+        checks host names; ValueError if it does and none is given."""
         if client and not serverHostname and context.check_hostname:
             # wrap_bio would accept this and then check no name at all.
             raise ValueError("this context checks the server's host name: give serverHostname")
