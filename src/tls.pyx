@@ -11,6 +11,8 @@
 import ssl as _stdlib_ssl
 
 from libc.string cimport memcpy
+from cpython.mem cimport PyMem_RawMalloc
+from cpython.object cimport PyObject
 
 from cpython.bytearray cimport PyByteArray_FromStringAndSize, PyByteArray_AS_STRING
 
@@ -30,6 +32,43 @@ cdef enum:
     TLS_RECORD_READ = 16384     # a record's largest plaintext: one SSL_read takes a whole record, and a
                                 # full record needs no shrinking of the bytes _ssl allocates
     TLS_WRITE_MAX = 262144      # plaintext encrypted per send_some at most (the rest on writability)
+
+# A TLSConnection is every native TCP connection (so any can startTLS), and plain TCP must cost
+# what TCPConnection costs: until TLS starts, the instance dispatches its cdef methods through a
+# copy of TLSConnection's vtable whose inherited slots are TCPConnection's, so none of the
+# overrides below (read_some, send_some, ...) even runs. tls_setup puts the real vtable back.
+# Only exact TLSConnections (and Python subclasses, which share its vtable) switch: a compiled
+# subclass keeps its own vtable and gets the overrides' `tls_on` checks instead. The names are
+# Cython's (stable for its 3.x line); a change breaks the build, not the run.
+cdef extern from *:
+    ctypedef struct tcp_vtable_t "struct __pyx_vtabstruct_11fastreactor_5_core_TCPConnection":
+        pass
+    ctypedef struct tls_vtable_t "struct __pyx_vtabstruct_11fastreactor_5_core_TLSConnection":
+        pass
+    ctypedef struct handle_object_t "struct __pyx_obj_11fastreactor_5_core_Handle":
+        void *__pyx_vtab
+    tcp_vtable_t *tcp_vtabptr "__pyx_vtabptr_11fastreactor_5_core_TCPConnection"
+    tls_vtable_t *tls_vtabptr "__pyx_vtabptr_11fastreactor_5_core_TLSConnection"
+
+cdef void *plain_tls_vtable = NULL
+
+
+cdef void *plain_vtable() except NULL:
+    global plain_tls_vtable
+    cdef void *table
+    if plain_tls_vtable == NULL:
+        table = PyMem_RawMalloc(sizeof(tls_vtable_t))
+        if table == NULL:
+            raise MemoryError()
+        memcpy(table, <void *>tls_vtabptr, sizeof(tls_vtable_t))
+        memcpy(table, <void *>tcp_vtabptr, sizeof(tcp_vtable_t))    # the inherited slots
+        plain_tls_vtable = table
+    return plain_tls_vtable
+
+
+cdef inline void **vtable_slot(object o) noexcept:
+    return &(<handle_object_t *><PyObject *>o).__pyx_vtab
+
 
 # Ciphertext goes from here into the incoming BIO at once, so one buffer serves every connection.
 cdef char tls_recv_buffer[TLS_RECV_CHUNK]
@@ -63,12 +102,16 @@ cdef class TLSConnection(TCPConnection):
     def __init__(self, Loop loop, int fd, int family, peer=None):
         TCPConnection.__init__(self, loop, fd, family, peer)
         self.handshakeTimeout = 30.0
+        if vtable_slot(self)[0] == <void *>tls_vtabptr:
+            vtable_slot(self)[0] = plain_vtable()     # plain TCP until TLS starts (see above)
 
     # ---- setting up ------------------------------------------------------------------------------
 
     cdef int tls_setup(self, object sslobject, object incoming, object outgoing, bint client) except -1:
         if self.tls_on:
             raise RuntimeError("TLS is already started on %r" % (self,))
+        if plain_tls_vtable != NULL and vtable_slot(self)[0] == plain_tls_vtable:
+            vtable_slot(self)[0] = <void *>tls_vtabptr
         self.tls_object = sslobject
         self.tls_raw = sslobject._sslobj
         self.tls_incoming = incoming
