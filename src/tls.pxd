@@ -35,7 +35,7 @@ cdef class TLSConnection(TCPConnection):
     cdef int feed_records(self, const unsigned char *data, Py_ssize_t n) noexcept
     cdef int advance_handshake(self) except -1
     cdef object tls_reason(self, object error)
-    cdef object read_records(self)
+    cdef object read_records(self, bint large)
     cdef int drain_outgoing(self) except -2
     cdef int send_cipher(self) except -2
     cdef int want_writable(self) except -1
