@@ -3,7 +3,6 @@ LineReceiver chat server with several clients, a plain Protocol echo. Clients ar
 (http.client / raw sockets in a thread) or Twisted's own, on the same reactor."""
 import http.client
 import socket
-import threading
 
 import pytest
 
