@@ -17,22 +17,27 @@ from twisted.internet.interfaces import (
     IReactorThreads,
     IReactorTime,
 )
+from twisted.internet.interfaces import IReactorMulticast, IReactorUDP, IReactorUNIXDatagram
 from twisted.python import log, threadable
 from twisted.python.threadpool import ThreadPool
 
 from fastreactor import _core
 from fastreactor._base import ReactorMixin
+from fastreactor._datagram_reactor import DatagramReactorMixin
 from fastreactor.twisted._api import twisted_api
 from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
 from fastreactor.twisted._tcp import TCPConnector, TCPPort, TCPTransport
+from fastreactor.twisted._udp import (ConnectedUNIXDatagramPort, UDPMulticastPort, UDPPort,
+                                      UNIXDatagramPort)
 
 # The engine's timers are Twisted's IDelayedCall (cancel, reset, delay, active, getTime).
 classImplements(_core.DelayedCall, IDelayedCall)
 
 
 @implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorFDSet,
-             IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver)
-class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
+             IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver,
+             IReactorUDP, IReactorMulticast, IReactorUNIXDatagram)
+class FastReactor(PluggableResolverMixin, DatagramReactorMixin, ReactorMixin, _core.Loop):
     """A Twisted reactor on fastreactor's compiled engine.
 
     FastReactor(poller=None): `poller` is one of fastreactor.available_pollers(); None takes
@@ -47,6 +52,10 @@ class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
     _connectionClass = TCPTransport
     _portClass = TCPPort
     _connectorClass = TCPConnector
+    _udpPortClass = UDPPort
+    _multicastPortClass = UDPMulticastPort
+    _unixDatagramPortClass = UNIXDatagramPort
+    _connectedUnixDatagramPortClass = ConnectedUNIXDatagramPort
 
     def __init__(self, poller=None):
         _core.Loop.__init__(self, poller)
@@ -108,11 +117,7 @@ class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
 
     # ---- IReactorSocket ---------------------------------------------------------------------------
     # adoptStreamPort and adoptStreamConnection are ReactorMixin's (the engine's compiled port and
-    # transport on a duplicate of the descriptor). IReactorSocket is declared although there is no
-    # UDP transport yet: adoptDatagramPort raises UnsupportedSocketType, which the interface names
-    # for a socket type the reactor does not support, rather than hiding the stream half of the
-    # interface. (So Twisted's UDPFDServerTestsBuilder runs its tests here and they fail with that
-    # error instead of being skipped.)
+    # transport on a duplicate of the descriptor); adoptDatagramPort is DatagramReactorMixin's.
 
     def _adoptedTransport(self, fd, family, peer, local_port):
         """A TCPTransport as Twisted's adopted tcp.Server: no port (`server` is None) and, as
