@@ -319,15 +319,18 @@ class MulticastPort(Port):
         d.addCallback(apply)
         return d
 
-    @staticmethod
-    def _interfaceIndex(interface):
-        """An IPv6 interface as an index: an int as it is, an address literal (or nothing) as 0
-        (the kernel chooses), else an interface name."""
+    def _interfaceIndex(self, interface):
+        """An IPv6 interface as an index: an int as it is, an IPv6 literal (or nothing) as 0
+        (the kernel chooses), an interface name by its index; else MulticastJoinError."""
         if isinstance(interface, int):
             return interface
         if not interface or isIPv6Address(interface):
             return 0
-        return socket.if_nametoindex(interface)
+        try:
+            return socket.if_nametoindex(interface)
+        except (OSError, TypeError, ValueError):
+            raise self.reactor._api.MulticastJoinError(
+                "invalid IPv6 interface (an IPv6 address, index or name): %r" % (interface,)) from None
 
     def joinGroup(self, addr, interface=""):
         """Join the multicast group `addr` on `interface` (default: the kernel's choice). A

@@ -32,8 +32,8 @@ class DatagramPort(Port):
         self.addressFamily = socket.AF_UNIX
 
     def __repr__(self):
-        name = "%s.%s" % (type(self.protocol).__module__, type(self.protocol).__qualname__)
-        if self.socket is not None:
+        name = "%s.%s" % (type(self.protocol).__module__, type(self.protocol).__name__)
+        if self.connected:
             return "<%s on %r>" % (name, self.port)
         return "<%s (not listening)>" % (name,)
 
@@ -61,7 +61,7 @@ class DatagramPort(Port):
     def setLogStr(self):
         """`logstr`: the protocol class's qualified name and " (UDP)", as Twisted says."""
         cls = type(self.protocol)
-        self.logstr = "%s.%s (UDP)" % (cls.__module__, cls.__qualname__)
+        self.logstr = "%s.%s (UDP)" % (cls.__module__, cls.__name__)
 
     def getHost(self):
         """The bound address, a UNIXAddress (its name None when unbound)."""

@@ -195,7 +195,11 @@ cdef class DatagramSocket(Handle):
             protocol = self.protocol
             if protocol is None:
                 return None
-            receive = protocol.datagramReceived
+            try:
+                receive = protocol.datagramReceived
+            except Exception:
+                self.loop.report("Protocol %r of a datagram port has no datagramReceived" % (protocol,))
+                return None
             for i in range(n):
                 data = PyBytes_FromStringAndSize(<char *>recv_iov[i].iov_base, recv_msgs[i].msg_len)
                 if self.deliver_address:
@@ -231,7 +235,12 @@ cdef class DatagramSocket(Handle):
             free(buf)
         if self.protocol is None:
             return 0
-        self.deliver(self.protocol.datagramReceived, data,
+        try:
+            receive = self.protocol.datagramReceived
+        except Exception:
+            self.loop.report("Protocol %r of a datagram port has no datagramReceived" % (self.protocol,))
+            return 0
+        self.deliver(receive, data,
                      self.peer_address(<sockaddr *>&name, length) if self.deliver_address else None)
         return 0
 

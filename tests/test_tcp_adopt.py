@@ -494,7 +494,7 @@ def test_adopt_datagram_port_refuses_a_bare_object_as_protocol(face, reactor):
     # (adoptDatagramPort itself is tested in tests/test_udp_adopt.py.)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     before = open_fds()
-    with pytest.raises(TypeError, match="datagramReceived"):
+    with pytest.raises(TypeError, match="makeConnection"):
         reactor.adoptDatagramPort(s.fileno(), socket.AF_INET, object())
     assert open_fds() == before
     s.close()
