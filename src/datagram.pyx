@@ -276,18 +276,26 @@ cdef class DatagramSocket(Handle):
         return 0
 
     cdef object peer_address(self, const sockaddr *name, socklen_t length):
-        """The address object for `name`, from the cache when this peer was seen recently."""
-        cdef unsigned int slot = name_hash(<const unsigned char *>name, length) & (PEER_CACHE_SIZE - 1)
-        cdef PeerEntry *entry = &self.peers[slot]
-        if (entry.address != NULL and entry.length == length
-                and memcmp(&entry.name, name, length) == 0):
-            return <object>entry.address
+        """The address object for `name`, from the cache when this peer was seen recently. The
+        cache is two-way set associative, most recently used first in each pair of slots."""
+        cdef unsigned int base = name_hash(<const unsigned char *>name, length) & (PEER_CACHE_SIZE - 2)
+        cdef PeerEntry *first = &self.peers[base]
+        cdef PeerEntry *second = &self.peers[base + 1]
+        cdef PeerEntry swap
+        if first.address != NULL and first.length == length and memcmp(&first.name, name, length) == 0:
+            return <object>first.address
+        if second.address != NULL and second.length == length and memcmp(&second.name, name, length) == 0:
+            swap = first[0]
+            first[0] = second[0]
+            second[0] = swap
+            return <object>first.address
         address = make_datagram_address(name, length)
         Py_INCREF(address)
-        Py_XDECREF(entry.address)
-        entry.address = <PyObject *>address
-        entry.length = length
-        memcpy(&entry.name, name, length)
+        Py_XDECREF(second.address)
+        second[0] = first[0]
+        first.address = <PyObject *>address
+        first.length = length
+        memcpy(&first.name, name, length)
         return address
 
     # ---- writing ---------------------------------------------------------------------------------
