@@ -1,0 +1,85 @@
+"""A real program on the datagram transport: a twisted.names DNS server running on FastReactor
+(UDP and TCP) answers a twisted.names client that runs on Twisted's own epoll reactor in another
+process."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("twisted.names")
+
+from twisted.names import dns, hosts, server  # noqa: E402
+
+from fastreactor.twisted import FastReactor  # noqa: E402
+
+CLIENT = textwrap.dedent("""
+    import json, sys
+    from twisted.internet import epollreactor
+    epollreactor.install()
+    from twisted.internet import defer, reactor
+    from twisted.names import client, dns, error
+
+    port = int(sys.argv[1])
+    resolver = client.Resolver(servers=[("127.0.0.1", port)], reactor=reactor)
+    out = {}
+
+    def answers(result):
+        return sorted(record.payload.dottedQuad() for record in result[0]
+                      if record.type == dns.A)
+
+    @defer.inlineCallbacks
+    def main():
+        try:
+            out["udp"] = answers((yield resolver.lookupAddress("www.example.test")))
+            message = yield resolver.queryTCP([dns.Query("mail.example.test", dns.A)])
+            out["tcp"] = sorted(a.payload.dottedQuad() for a in message.answers)
+            try:
+                yield resolver.lookupAddress("missing.example.test")
+                out["missing"] = "answered"
+            except error.DNSNameError:
+                out["missing"] = "NXDOMAIN"
+            except Exception as e:
+                out["missing"] = repr(e)
+        except Exception as e:
+            out["error"] = repr(e)
+        reactor.stop()
+
+    reactor.callWhenRunning(main)
+    reactor.callLater(20, reactor.stop)
+    reactor.run()
+    print(json.dumps(out))
+""")
+
+
+def test_twisted_names_server_on_fastreactor_answers_over_udp_and_tcp(tmp_path, poller):
+    hosts_file = tmp_path / "hosts"
+    hosts_file.write_text("192.0.2.1 www.example.test\n192.0.2.25 mail.example.test\n")
+    reactor = FastReactor(poller)
+    factory = server.DNSServerFactory(authorities=[hosts.Resolver(file=str(hosts_file))])
+    factory.noisy = False
+    protocol = dns.DNSDatagramProtocol(controller=factory)
+    udp = reactor.listenUDP(0, protocol, interface="127.0.0.1")
+    port = udp.getHost().port
+    tcp = reactor.listenTCP(port, factory, interface="127.0.0.1")
+    script = tmp_path / "client.py"
+    script.write_text(CLIENT)
+    result = {}
+
+    def run_client():
+        try:
+            result["process"] = subprocess.run([sys.executable, str(script), str(port)],
+                                               capture_output=True, text=True, timeout=60,
+                                               cwd=str(tmp_path))
+        finally:
+            reactor.callFromThread(reactor.stop)
+
+    reactor.callWhenRunning(reactor.callInThread, run_client)
+    reactor.run(installSignalHandlers=False)
+    reactor.close()
+    process = result["process"]
+    assert process.returncode == 0, process.stderr
+    out = json.loads(process.stdout.strip().splitlines()[-1])
+    assert out == {"udp": ["192.0.2.1"], "tcp": ["192.0.2.25"], "missing": "NXDOMAIN"}, out
+    assert not udp.connected and tcp.disconnected     # closed at shutdown
