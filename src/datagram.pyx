@@ -39,6 +39,33 @@ cdef int ensure_recv_area(size_t size) except -1:
     return 0
 
 
+cdef size_t prepared_slot = 0         # the slot size and count recv_msgs/recv_iov are set up for
+cdef int prepared_count = 0
+cdef char *prepared_area = NULL
+
+
+cdef inline void prepare_recv_slots(size_t slot, int count) noexcept:
+    """Point the first `count` message headers at slots of `slot` bytes of the receive area;
+    when they already are, only the name lengths (which recvmmsg overwrites) are reset."""
+    global prepared_slot, prepared_count, prepared_area
+    cdef int i
+    if slot == prepared_slot and count <= prepared_count and recv_area == prepared_area:
+        for i in range(count):
+            recv_msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+        return
+    for i in range(count):
+        recv_iov[i].iov_base = recv_area + slot * i
+        recv_iov[i].iov_len = slot
+        memset(&recv_msgs[i].msg_hdr, 0, sizeof(msghdr))
+        recv_msgs[i].msg_hdr.msg_name = &recv_names[i]
+        recv_msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
+        recv_msgs[i].msg_hdr.msg_iov = &recv_iov[i]
+        recv_msgs[i].msg_hdr.msg_iovlen = 1
+    prepared_slot = slot
+    prepared_count = count
+    prepared_area = recv_area
+
+
 cdef inline unsigned int name_hash(const unsigned char *p, socklen_t length) noexcept:
     cdef unsigned int h = 2166136261u
     cdef socklen_t i
@@ -159,14 +186,7 @@ cdef class DatagramSocket(Handle):
         elif count < 1:
             count = 1
         ensure_recv_area(slot * count)
-        for i in range(count):
-            recv_iov[i].iov_base = recv_area + slot * i
-            recv_iov[i].iov_len = slot
-            memset(&recv_msgs[i].msg_hdr, 0, sizeof(msghdr))
-            recv_msgs[i].msg_hdr.msg_name = &recv_names[i]
-            recv_msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage)
-            recv_msgs[i].msg_hdr.msg_iov = &recv_iov[i]
-            recv_msgs[i].msg_hdr.msg_iovlen = 1
+        prepare_recv_slots(slot, count)
         n = -1
         if mmsg_works:
             n = recvmmsg(self.fd, recv_msgs, count, MSG_DONTWAIT, NULL)

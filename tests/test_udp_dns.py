@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("twisted.names")
 
+from twisted.internet.error import CannotListenError  # noqa: E402
 from twisted.names import dns, hosts, server  # noqa: E402
 
 from fastreactor.twisted import FastReactor  # noqa: E402
@@ -60,9 +61,18 @@ def test_twisted_names_server_on_fastreactor_answers_over_udp_and_tcp(tmp_path, 
     factory = server.DNSServerFactory(authorities=[hosts.Resolver(file=str(hosts_file))])
     factory.noisy = False
     protocol = dns.DNSDatagramProtocol(controller=factory)
-    udp = reactor.listenUDP(0, protocol, interface="127.0.0.1")
-    port = udp.getHost().port
-    tcp = reactor.listenTCP(port, factory, interface="127.0.0.1")
+    # One port number for both, as a DNS server has: retry while the TCP one is taken.
+    for attempt in range(50):
+        udp = reactor.listenUDP(0, protocol, interface="127.0.0.1")
+        port = udp.getHost().port
+        try:
+            tcp = reactor.listenTCP(port, factory, interface="127.0.0.1")
+            break
+        except CannotListenError:
+            udp.connectionLost()
+            protocol.transport = None
+    else:
+        pytest.fail("no port number free for both UDP and TCP")
     script = tmp_path / "client.py"
     script.write_text(CLIENT)
     result = {}
