@@ -18,6 +18,7 @@ cdef class DatagramSocket(Handle):
     cdef public int maxPacketSize
     cdef bint deliver_address     # datagramReceived(data, addr); else datagramReceived(data)
     cdef bint socket_connected    # connect()ed: write() uses send(), ECONNREFUSED is reported
+    cdef bint batching            # delivering a batch: write()s are queued for one sendmmsg
     cdef object connected_address
     cdef readonly unsigned long long droppedDatagrams
     cdef object last_write_key
@@ -30,6 +31,8 @@ cdef class DatagramSocket(Handle):
     cdef int resolve_destination(self, object addr, sockaddr_storage *name, socklen_t *length) except -1
     cdef int parse_ip(self, object addr, sockaddr_storage *name, socklen_t *length) except -1
     cdef object send_error(self, int err)
+    cdef object queue_reply(self, bytes datagram, sockaddr_storage *name, socklen_t length)
+    cdef int send_replies(self) except -1
     cdef object send_buffer(self, const char *data, Py_ssize_t size, sockaddr_storage *name, socklen_t length)
     cdef int receive_one(self) except -1
     cdef int deliver(self, object receive, object data, object address) except -1

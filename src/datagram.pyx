@@ -1,6 +1,7 @@
 # Datagram sockets (UDP over IPv4/IPv6, UNIX datagram): one transport for both. The per-datagram
 # path is poll -> recvmmsg of a bounded batch into a shared area -> one bytes per datagram and a
-# cached address -> protocol.datagramReceived; write() is one sendto with no queue.
+# cached address -> protocol.datagramReceived -> write() -> one sendmmsg for the batch's replies;
+# any other write() is one sendto, with no queue.
 import errno as _errno
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
@@ -10,6 +11,8 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memcmp, memset, strlen
 
 cdef enum:
+    MAX_UDP4_PAYLOAD = 65507     # larger: EMSGSIZE, which write() raises, so never queued
+    MAX_UDP6_PAYLOAD = 65527
     RECV_BATCH = 32              # datagrams per readiness at most (as libuv)
     RECV_BUDGET = 262144         # and at most this many bytes of buffers (Twisted's maxThroughput)
 
@@ -24,6 +27,15 @@ cdef mmsghdr recv_msgs[RECV_BATCH]
 cdef iovec recv_iov[RECV_BATCH]
 cdef sockaddr_storage recv_names[RECV_BATCH]
 cdef bint mmsg_works = FR_HAVE_MMSG    # cleared if the kernel answers ENOSYS (some sandboxes)
+
+# Replies queued by the socket whose batch is being delivered (at most one at a time in the
+# process: a nested or concurrent read goes through receive_one, which does not batch), sent
+# together by one sendmmsg when the batch's callbacks have returned.
+cdef mmsghdr reply_msgs[RECV_BATCH]
+cdef iovec reply_iov[RECV_BATCH]
+cdef sockaddr_storage reply_names[RECV_BATCH]
+cdef PyObject *reply_data[RECV_BATCH]
+cdef int reply_count = 0
 
 
 cdef int ensure_recv_area(size_t size) except -1:
@@ -110,6 +122,15 @@ cdef class DatagramSocket(Handle):
     datagram longer than maxPacketSize is truncated to it (as recvfrom does). An exception raised
     by datagramReceived is logged; the port goes on with the next datagram.
 
+    Replies go out together: while a batch read by recvmmsg is being delivered, what
+    datagramReceived writes with write()/writeSequence() to an address on an unconnected UDP
+    socket is queued, and the batch's replies are sent by one sendmmsg (in order) as soon as its
+    callbacks have returned, before the loop does anything else (also before a connect() or a
+    close made in a callback takes effect). write() then returns the datagram's length; the size
+    is checked first, so MessageLengthError is still raised at the call, and a reply the kernel
+    refuses later is counted in droppedDatagrams (a full buffer) or logged. Every other write is
+    sent at once.
+
     Write errors, as Twisted's ports report them, with one documented difference: EMSGSIZE raises
     MessageLengthError; ECONNREFUSED calls `protocol.connectionRefused()` on a connected port and
     is ignored otherwise (UDP) or raised (UNIX); when the kernel's send buffer is full (EAGAIN,
@@ -145,11 +166,20 @@ cdef class DatagramSocket(Handle):
     def _setConnected(self, address):
         """The socket was connect()ed to `address` (what write() may still be given): write()
         uses send(), and ECONNREFUSED reaches protocol.connectionRefused()."""
+        if self.batching:
+            self.batching = False
+            if reply_count:
+                self.send_replies()
         self.socket_connected = True
         self.connected_address = address
 
     def _stopReading(self):
-        """Stop watching the socket for good; the caller closes it next."""
+        """Stop watching the socket for good (replies queued by the batch being delivered are
+        sent first); the caller closes it next."""
+        if self.batching:
+            self.batching = False
+            if reply_count:
+                self.send_replies()
         if self.fd >= 0:
             self.loop.forget(self, True)
             self.fd = -1
@@ -211,6 +241,7 @@ cdef class DatagramSocket(Handle):
             self.read_error(errno)
             return None
         recv_area_busy = True
+        self.batching = self.deliver_address and not self.socket_connected and self.family != AF_UNIX
         try:
             protocol = self.protocol
             if protocol is None:
@@ -231,6 +262,9 @@ cdef class DatagramSocket(Handle):
                 if self.fd < 0 or self.protocol is not protocol:
                     break   # the port was closed meanwhile: the rest is dropped, as the kernel would
         finally:
+            self.batching = False
+            if reply_count:
+                self.send_replies()
             recv_area_busy = False
         if err:
             self.read_error(err)
@@ -424,7 +458,8 @@ cdef class DatagramSocket(Handle):
         """Send `datagram` (bytes-like) to `addr` now: (host, port) with an IP address literal
         (never a host name: InvalidAddressError, as for an address of the other family) for UDP,
         a path for UNIX; None (or the connected address) on a connected port. Returns the number
-        of bytes sent, or None if the datagram was dropped (see the class docstring)."""
+        of bytes sent (or queued with the replies of the batch being delivered), or None if the
+        datagram was dropped (see the class docstring)."""
         cdef sockaddr_storage name
         cdef socklen_t length
         cdef Py_buffer view
@@ -433,6 +468,9 @@ cdef class DatagramSocket(Handle):
         if self.fd < 0:
             raise OSError(EBADF, "write() on a closed datagram port")
         if type(datagram) is bytes:
+            if self.batching and length and PyBytes_GET_SIZE(datagram) <= (
+                    MAX_UDP4_PAYLOAD if self.family == AF_INET else MAX_UDP6_PAYLOAD):
+                return self.queue_reply(datagram, &name, length)
             return self.send_buffer(PyBytes_AS_STRING(datagram), PyBytes_GET_SIZE(datagram), &name, length)
         if isinstance(datagram, str):
             raise TypeError("Data must be bytes")
@@ -468,7 +506,7 @@ cdef class DatagramSocket(Handle):
             if type(piece) is not bytes:
                 raise TypeError("Data must be bytes")
         count = len(pieces)
-        if count > FR_IOV_BATCH or count > 64:
+        if count > FR_IOV_BATCH or count > 64 or self.batching:   # batching: keep the order of replies
             return self.write(b"".join(pieces), addr)
         self.resolve_destination(addr, &name, &length)
         if self.fd < 0:
@@ -488,6 +526,62 @@ cdef class DatagramSocket(Handle):
                 return sent
             if errno != EINTR:
                 return self.send_error(errno)
+
+    cdef object queue_reply(self, bytes datagram, sockaddr_storage *name, socklen_t length):
+        """Queue `datagram` for the sendmmsg that ends the batch being delivered."""
+        global reply_count
+        cdef int k
+        if reply_count == RECV_BATCH:
+            self.send_replies()
+        k = reply_count
+        Py_INCREF(datagram)
+        reply_data[k] = <PyObject *>datagram
+        memcpy(&reply_names[k], name, length)
+        reply_iov[k].iov_base = PyBytes_AS_STRING(datagram)
+        reply_iov[k].iov_len = PyBytes_GET_SIZE(datagram)
+        memset(&reply_msgs[k].msg_hdr, 0, sizeof(msghdr))
+        reply_msgs[k].msg_hdr.msg_name = &reply_names[k]
+        reply_msgs[k].msg_hdr.msg_namelen = length
+        reply_msgs[k].msg_hdr.msg_iov = &reply_iov[k]
+        reply_msgs[k].msg_hdr.msg_iovlen = 1
+        reply_count = k + 1
+        return PyBytes_GET_SIZE(datagram)
+
+    cdef int send_replies(self) except -1:
+        """Send the queued replies, in order: sendmmsg (sendto where it is missing). A reply the
+        kernel refuses is dropped: counted in droppedDatagrams for a full buffer (EAGAIN,
+        ENOBUFS), logged for any other error (none is expected: the size was checked)."""
+        global reply_count, mmsg_works
+        cdef int i = 0, k, n, err
+        cdef int total = reply_count
+        try:
+            while i < total and self.fd >= 0:
+                if mmsg_works:
+                    n = sendmmsg(self.fd, &reply_msgs[i], total - i, FR_SEND_FLAGS)
+                    if n < 0 and errno == ENOSYS:
+                        mmsg_works = False
+                        continue
+                else:
+                    n = 1 if sendto(self.fd, reply_iov[i].iov_base, reply_iov[i].iov_len, FR_SEND_FLAGS,
+                                    <sockaddr *>&reply_names[i], reply_msgs[i].msg_hdr.msg_namelen) >= 0 else -1
+                if n > 0:
+                    i += n
+                    continue
+                err = errno
+                if err == EINTR:
+                    continue
+                if err == EAGAIN or err == EWOULDBLOCK or err == ENOBUFS:
+                    self.droppedDatagrams += 1
+                elif err != ECONNREFUSED:
+                    self.loop.api.logMessage("Error sending a datagram from socket %d (dropped): %s"
+                                             % (self.fd, os.strerror(err)))
+                i += 1
+        finally:
+            for k in range(total):
+                Py_XDECREF(reply_data[k])
+                reply_data[k] = NULL
+            reply_count = 0
+        return 0
 
     cdef object send_error(self, int err):
         if err == EMSGSIZE:

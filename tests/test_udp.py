@@ -369,3 +369,82 @@ def test_nested_iterate_inside_datagram_received_keeps_batches_apart(reactor):
     assert [d for d, _ in outer.received] == [b"outer%d" % i for i in range(5)]
     assert inner.received[0][0] == b"inner" * 100
     sender.close()
+
+
+# ---- replies written in datagramReceived go out together (one sendmmsg per batch) -----------------
+
+def _burst(reactor, proto_class, count=20):
+    proto = proto_class()
+    port = reactor.listenUDP(0, proto, interface="127.0.0.1")
+    peer = peer_socket()
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    for i in range(count):
+        peer.sendto(b"%02d" % i, ("127.0.0.1", port.getHost().port))
+    return proto, port, peer
+
+
+def _drain(peer, n):
+    return [peer.recv(100) for _ in range(n)]
+
+
+def test_replies_keep_their_order_beyond_one_batch_of_queued_replies(reactor):
+    class Triple(Recorder):
+        def datagramReceived(self, data, addr):
+            Recorder.datagramReceived(self, data, addr)
+            self.returned = [self.transport.write(data + b"a", addr),
+                             self.transport.writeSequence([data, b"b"], addr),
+                             self.transport.write(data + b"c", addr)]
+
+    proto, port, peer = _burst(reactor, Triple)
+    run_until(reactor, lambda: len(proto.received) == 20)
+    assert proto.returned == [3, 3, 3]
+    assert _drain(peer, 60) == [b"%02d%s" % (i, x) for i in range(20) for x in (b"a", b"b", b"c")]
+    peer.close()
+
+
+def test_replies_queued_before_connect_go_to_where_they_were_addressed(reactor):
+    other = peer_socket()
+
+    class Switch(Recorder):
+        def datagramReceived(self, data, addr):
+            Recorder.datagramReceived(self, data, addr)
+            self.transport.write(b"before:" + data, addr)
+            if data == b"00":
+                self.transport.connect("127.0.0.1", other.getsockname()[1])
+                self.transport.write(b"connected")
+
+    proto, port, peer = _burst(reactor, Switch, count=1)
+    run_until(reactor, lambda: proto.received)
+    assert peer.recv(100) == b"before:00"
+    assert other.recv(100) == b"connected"
+    peer.close()
+    other.close()
+
+
+def test_replies_queued_before_a_synchronous_close_are_sent(reactor):
+    class Closer(Recorder):
+        def datagramReceived(self, data, addr):
+            Recorder.datagramReceived(self, data, addr)
+            self.transport.write(b"bye", addr)
+            self.transport.connectionLost()
+
+    proto, port, peer = _burst(reactor, Closer, count=3)
+    run_until(reactor, lambda: proto.received)
+    assert peer.recv(100) == b"bye"
+    assert port.fileno() == -1 and proto.received == [(b"00", proto.received[0][1])]
+    peer.close()
+
+
+def test_a_too_long_reply_still_raises_in_datagram_received(reactor, caplog):
+    class TooLong(Recorder):
+        def datagramReceived(self, data, addr):
+            Recorder.datagramReceived(self, data, addr)
+            try:
+                self.transport.write(b"x" * 70000, addr)
+            except error.MessageLengthError:
+                self.transport.write(b"refused", addr)
+
+    proto, port, peer = _burst(reactor, TooLong, count=2)
+    run_until(reactor, lambda: len(proto.received) == 2)
+    assert _drain(peer, 2) == [b"refused", b"refused"]
+    peer.close()
