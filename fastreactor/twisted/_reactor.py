@@ -41,8 +41,8 @@ class FastReactor(PluggableResolverMixin, DatagramReactorMixin, ReactorMixin, _c
     """A Twisted reactor on fastreactor's compiled engine.
 
     FastReactor(poller=None): `poller` is one of fastreactor.available_pollers(); None takes
-    $FASTREACTOR_POLLER, else the best the platform has. Timers, descriptor dispatch and TCP
-    transports are compiled; the types it reports with (Failure, Deferred, errors, addresses)
+    $FASTREACTOR_POLLER, else the best the platform has. Timers, descriptor dispatch, TCP
+    transports and datagram ports (UDP, multicast, UNIX datagram) are compiled; the types it reports with (Failure, Deferred, errors, addresses)
     are Twisted's. Host names given to connectTCP are resolved through the reactor's pluggable
     resolver (by default getaddrinfo in the reactor's thread pool), never blocking the loop.
     """
