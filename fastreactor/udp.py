@@ -146,12 +146,29 @@ class Port(_core.DatagramSocket):
         self.connected = 1
         self.socket = sock
 
+    _deliverAddress = True      # datagramReceived(data, addr); False: datagramReceived(data)
+
     def _connectToProtocol(self):
+        """Hand the port to `protocol.makeConnection` (which starts the protocol), then read. If
+        makeConnection raises, the socket is closed and the error propagates."""
         self.reactor._ports.add(self)
-        self._useSocket(self.socket.fileno(), self.socket.family)
-        self.protocol.makeConnection(self)
+        self._useSocket(self.socket.fileno(), self.socket.family, self._deliverAddress)
+        try:
+            self.protocol.makeConnection(self)
+        except BaseException:
+            self._abandon()
+            raise
         if self.connected and not self._closing:
             self.startReading()
+
+    def _abandon(self):
+        """Close without stopping the protocol (it never started)."""
+        self.reactor._ports.discard(self)
+        self._stopReading()
+        self.connected = 0
+        self._realPortNumber = None
+        if self.socket is not None:
+            self.socket.close()
 
     # ---- stopping -------------------------------------------------------------------------------
 

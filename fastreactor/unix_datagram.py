@@ -75,6 +75,8 @@ class ConnectedDatagramPort(DatagramPort):
     `datagramReceived(data)` and `connectionRefused()`; if binding or connecting fails,
     `protocol.connectionFailed(reason)` is called and the port closes."""
 
+    _deliverAddress = False
+
     def __init__(self, addr, proto, maxPacketSize=8192, mode=0o666, bindAddress=None, reactor=None):
         super().__init__(bindAddress, proto, maxPacketSize, mode, reactor)
         self.remoteaddr = addr
@@ -88,13 +90,6 @@ class ConnectedDatagramPort(DatagramPort):
             self._connectToProtocol()
         except BaseException:
             self.connectionFailed(self.reactor._api.Failure())
-
-    def _connectToProtocol(self):
-        self.reactor._ports.add(self)
-        self._useSocket(self.socket.fileno(), self.socket.family, False)
-        self.protocol.makeConnection(self)
-        if self.connected and not self._closing:
-            self.startReading()
 
     def connectionFailed(self, reason):
         """Binding or connecting failed: close and tell the protocol."""

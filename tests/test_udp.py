@@ -448,3 +448,15 @@ def test_a_too_long_reply_still_raises_in_datagram_received(reactor, caplog):
     run_until(reactor, lambda: len(proto.received) == 2)
     assert _drain(peer, 2) == [b"refused", b"refused"]
     peer.close()
+
+
+def test_a_protocol_refusing_the_port_leaves_nothing_open(reactor):
+    class Taken(Recorder):
+        def makeConnection(self, transport):
+            raise RuntimeError("already running elsewhere")
+
+    before = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(RuntimeError, match="elsewhere"):
+        reactor.listenUDP(0, Taken(), interface="127.0.0.1")
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert not reactor._ports and not reactor.getReaders()
