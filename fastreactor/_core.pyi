@@ -168,6 +168,8 @@ class TCPPort(Handle):
 
 # ---- datagram sockets (datagram.pyx) ------------------------------------------------------------
 
+def _useDatagramBatchCalls(enabled: bool) -> bool: ...
+
 class DatagramSocket(Handle):
     protocol: Any
     maxPacketSize: int

@@ -38,6 +38,15 @@ cdef PyObject *reply_data[RECV_BATCH]
 cdef int reply_count = 0
 
 
+def _useDatagramBatchCalls(bint enabled):
+    """Use recvmmsg/sendmmsg (True, where the platform has them) or the recvfrom/sendto loops
+    other platforms use (False); returns the previous setting. For tests of the fallback."""
+    global mmsg_works
+    previous = mmsg_works
+    mmsg_works = enabled and FR_HAVE_MMSG
+    return previous
+
+
 cdef int ensure_recv_area(size_t size) except -1:
     global recv_area, recv_area_size
     if size <= recv_area_size:

@@ -460,3 +460,31 @@ def test_a_protocol_refusing_the_port_leaves_nothing_open(reactor):
         reactor.listenUDP(0, Taken(), interface="127.0.0.1")
     assert len(os.listdir("/proc/self/fd")) == before
     assert not reactor._ports and not reactor.getReaders()
+
+
+@pytest.fixture
+def without_batch_calls():
+    """Read with recvfrom and send replies with sendto, as where recvmmsg/sendmmsg are missing."""
+    previous = fastreactor._core._useDatagramBatchCalls(False)
+    yield
+    fastreactor._core._useDatagramBatchCalls(previous)
+
+
+def test_the_recvfrom_sendto_fallback_keeps_batches_bounded_and_replies_ordered(reactor, without_batch_calls):
+    class Echo(Recorder):
+        def datagramReceived(self, data, addr):
+            Recorder.datagramReceived(self, data, addr)
+            self.transport.write(data, addr)
+            self.transport.write(data.upper(), addr)
+
+    proto = Echo()
+    port = reactor.listenUDP(0, proto, interface="127.0.0.1", maxPacketSize=65536)
+    peer = peer_socket()
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    for i in range(10):
+        peer.sendto(b"d%d" % i, ("127.0.0.1", port.getHost().port))
+    reactor.iterate(0.5)
+    assert len(proto.received) == 4      # the byte budget, as with recvmmsg
+    run_until(reactor, lambda: len(proto.received) == 10)
+    assert [peer.recv(10) for _ in range(20)] == [x for i in range(10) for x in (b"d%d" % i, b"D%d" % i)]
+    peer.close()
