@@ -32,7 +32,8 @@
  *       The echo mode's closed loop over UDP: N sockets, each connect()ed to the server, each
  *       with one datagram of S bytes in flight; a reply of S bytes completes it and the next
  *       one is sent.  A datagram not answered within 200 ms is counted in "errors" (lost) and
- *       sent again.  Same output as echo.
+ *       sent again.  Same output as echo.  With --messages M (no warm-up): exactly M replies,
+ *       then exit (bench/profile --workload udp).
  *
  *   loadgen idle --port P --conns N
  *       Opens N connections (at most 32 connecting at a time), sends one byte on each and
@@ -730,7 +731,7 @@ static int run_udp(void) {
         ep_ctl(ep, EPOLL_CTL_ADD, fd, EPOLLIN);
     }
     uint64_t t_start = now_ns();
-    int measuring = opt_warmup <= 0;
+    int measuring = opt_warmup <= 0 || opt_messages > 0;
     uint64_t t_measure = t_start + (uint64_t)(opt_warmup * 1e9);
     uint64_t t_end = t_start + (uint64_t)((opt_warmup + opt_duration) * 1e9);
     double cpu0 = cpu_seconds();
@@ -767,6 +768,7 @@ static int run_udp(void) {
                 bytes_total += (double)opt_size;
                 hist_add(t - c->t0);
                 c->t0 = t;
+                if (opt_messages > 0 && count >= opt_messages) goto udp_done;
                 if (send(fd, msg, opt_size, 0) < 0 && errno != EAGAIN) errors++;
             }
         }
@@ -787,8 +789,9 @@ static int run_udp(void) {
             errors = 0;
             open_window(t, &t_measure, &cpu0);
         }
-        if (t >= t_end) break;
+        if (opt_messages == 0 && t >= t_end) break;
     }
+udp_done:;
     uint64_t t_stop = now_ns();
     double cpu = cpu_seconds() - cpu0;
     printf("mark end\n");
