@@ -226,6 +226,7 @@ class Port(_core.DatagramSocket):
             raise RuntimeError("already connected, reconnecting is not currently supported")
         if not isIPAddress(host) and not isIPv6Address(host):
             raise api.InvalidAddressError(host, "not an IPv4 or IPv6 address.")
+        self._sendQueuedReplies()       # to their own addresses, before the socket is connected
         self.socket.connect(_numeric_address(host, port, self.addressFamily))
         self._connectedAddr = (host, port)
         self._setConnected((host, port))

@@ -172,13 +172,19 @@ cdef class DatagramSocket(Handle):
         self.family = family
         self.deliver_address = deliverAddress
 
-    def _setConnected(self, address):
-        """The socket was connect()ed to `address` (what write() may still be given): write()
-        uses send(), and ECONNREFUSED reaches protocol.connectionRefused()."""
+    def _sendQueuedReplies(self):
+        """Send now what datagramReceived wrote during the batch being delivered, and send what
+        it writes next at once: called before anything that changes where writes go (connect)."""
         if self.batching:
             self.batching = False
             if reply_count:
                 self.send_replies()
+
+    def _setConnected(self, address):
+        """The socket was connect()ed to `address` (what write() may still be given): write()
+        uses send(), and ECONNREFUSED reaches protocol.connectionRefused(). Call
+        _sendQueuedReplies() before connecting the socket."""
+        self._sendQueuedReplies()
         self.socket_connected = True
         self.connected_address = address
 
