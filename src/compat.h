@@ -166,11 +166,15 @@ static inline void fr_set_abortive_close(int fd) {
    transport loops over recvfrom and sendmsg, and these stubs are never called. */
 #if defined(__linux__)
 #  define FR_HAVE_MMSG 1
+   typedef struct mmsghdr fr_mmsghdr;
+   static inline int fr_recvmmsg(int fd, fr_mmsghdr *v, unsigned int n, int f) { return recvmmsg(fd, v, n, f, NULL); }
+   static inline int fr_sendmmsg(int fd, fr_mmsghdr *v, unsigned int n, int f) { return sendmmsg(fd, v, n, f); }
 #else
 #  define FR_HAVE_MMSG 0
-   struct mmsghdr { struct msghdr msg_hdr; unsigned int msg_len; };
-   static inline int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int f, struct timespec *t) { (void)fd; (void)v; (void)n; (void)f; (void)t; errno = ENOSYS; return -1; }
-   static inline int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int f) { (void)fd; (void)v; (void)n; (void)f; errno = ENOSYS; return -1; }
+   /* Our own type and names: FreeBSD declares recvmmsg/sendmmsg with other types. */
+   typedef struct { struct msghdr msg_hdr; unsigned int msg_len; } fr_mmsghdr;
+   static inline int fr_recvmmsg(int fd, fr_mmsghdr *v, unsigned int n, int f) { (void)fd; (void)v; (void)n; (void)f; errno = ENOSYS; return -1; }
+   static inline int fr_sendmmsg(int fd, fr_mmsghdr *v, unsigned int n, int f) { (void)fd; (void)v; (void)n; (void)f; errno = ENOSYS; return -1; }
 #endif
 
 /* Where a sockaddr_un's path starts, and how long the structure is. */

@@ -126,11 +126,11 @@ cdef extern from "compat.h" nogil:
     socklen_t FR_SUN_PATH_OFFSET, FR_SUN_PATH_MAX
     struct in6_addr:
         unsigned char s6_addr[16]
-    struct mmsghdr:
+    ctypedef struct mmsghdr "fr_mmsghdr":
         msghdr msg_hdr
         unsigned int msg_len
-    int recvmmsg(int fd, mmsghdr *vec, unsigned int n, int flags, timespec *timeout)
-    int sendmmsg(int fd, mmsghdr *vec, unsigned int n, int flags)
+    int recvmmsg "fr_recvmmsg"(int fd, mmsghdr *vec, unsigned int n, int flags)
+    int sendmmsg "fr_sendmmsg"(int fd, mmsghdr *vec, unsigned int n, int flags)
     ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr *addr, socklen_t *len)
     ssize_t sendto(int fd, const void *buf, size_t n, int flags, const sockaddr *addr, socklen_t len)
     int inet_pton(int af, const char *src, void *dst)

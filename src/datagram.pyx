@@ -234,7 +234,7 @@ cdef class DatagramSocket(Handle):
         prepare_recv_slots(slot, count)
         n = -1
         if mmsg_works:
-            n = recvmmsg(self.fd, recv_msgs, count, MSG_DONTWAIT, NULL)
+            n = recvmmsg(self.fd, recv_msgs, count, MSG_DONTWAIT)
             if n < 0 and errno == ENOSYS:
                 mmsg_works = False
         if not mmsg_works:
