@@ -25,6 +25,7 @@ cdef class DatagramSocket(Handle):
     cdef socklen_t last_write_length
     cdef sockaddr_storage last_write_name
     cdef PeerEntry peers[PEER_CACHE_SIZE]
+    cdef unsigned int last_peer       # the slot of the address last handed to datagramReceived
     cdef object __weakref__
 
     cdef object peer_address(self, const sockaddr *name, socklen_t length)

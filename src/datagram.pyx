@@ -90,6 +90,10 @@ cdef inline void prepare_recv_slots(size_t slot, int count) noexcept:
 cdef inline unsigned int name_hash(const unsigned char *p, socklen_t length) noexcept:
     cdef unsigned int h = 2166136261u
     cdef socklen_t i
+    cdef const sockaddr_in *sin
+    if length == sizeof(sockaddr_in) and (<const sockaddr *>p).sa_family == AF_INET:
+        sin = <const sockaddr_in *>p     # the usual case: two words, not sixteen bytes
+        return (sin.sin_addr.s_addr * 2654435761u) ^ (sin.sin_port * 40503u) ^ (sin.sin_addr.s_addr >> 16)
     for i in range(length):
         h = (h ^ p[i]) * 16777619u
     return h
@@ -351,6 +355,7 @@ cdef class DatagramSocket(Handle):
         cdef PeerEntry *first = &self.peers[base]
         cdef PeerEntry *second = &self.peers[base + 1]
         cdef PeerEntry swap
+        self.last_peer = base
         if first.address != NULL and first.length == length and memcmp(&first.name, name, length) == 0:
             return <object>first.address
         if second.address != NULL and second.length == length and memcmp(&second.name, name, length) == 0:
@@ -387,7 +392,12 @@ cdef class DatagramSocket(Handle):
             memcpy(name, &self.last_write_name, self.last_write_length)
             length[0] = self.last_write_length
             return 0
-        # The usual reply goes to the address object datagramReceived was given.
+        # The usual reply goes to the address object datagramReceived was given: the last one
+        # first, then any other recent one.
+        if self.peers[self.last_peer].address == <PyObject *>addr:
+            memcpy(name, &self.peers[self.last_peer].name, self.peers[self.last_peer].length)
+            length[0] = self.peers[self.last_peer].length
+            return 0
         for i in range(PEER_CACHE_SIZE):
             if self.peers[i].address == <PyObject *>addr:
                 memcpy(name, &self.peers[i].name, self.peers[i].length)
