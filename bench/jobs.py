@@ -15,6 +15,7 @@ class Context:
         self.server_cpu, self.load_cpu = procs.cpus()
         self.servers = servers  # long-lived echo servers by implementation (echo, connect)
         self.web_servers = {}   # long-lived twisted.web servers by implementation (web)
+        self.udp_servers = {}   # long-lived UDP echo servers by implementation (udp)
 
 
 def echo(ctx, server, case):
@@ -43,6 +44,14 @@ def web(ctx, server, case):
         raise procs.LoadError("%d requests answered, %d errors (%d non-200)"
                               % (result["count"], result["errors"], result.get("bad_status", 0)))
     return result
+
+
+def udp(ctx, server, case):
+    """Closed-loop UDP echo: case['conns'] sockets with one datagram of case['size'] in flight."""
+    return procs.run_loadgen(ctx.bins["loadgen"], [
+        "udp", "--port", server.port, "--conns", case["conns"], "--size", case["size"],
+        "--duration", ctx.cfg.duration, "--warmup", ctx.cfg.warmup,
+    ], ctx.load_cpu, server.pid)
 
 
 def idle(ctx, name, case):
@@ -83,6 +92,11 @@ def run(ctx, workload, case, name):
         if server is None or not server.alive():  # first use, or it died: (re)start it
             server = ctx.servers[name] = procs.Server(impls.server_command(name, ctx.bins), ctx.server_cpu).start()
         return (echo if workload == "echo" else connect)(ctx, server, case)
+    if workload == "udp":
+        server = ctx.udp_servers.get(name)
+        if server is None or not server.alive():
+            server = ctx.udp_servers[name] = procs.Server(impls.udp_command(name, ctx.bins), ctx.server_cpu).start()
+        return udp(ctx, server, case)
     if workload == "web":
         server = ctx.web_servers.get(name)
         if server is None or not server.alive():

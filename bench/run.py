@@ -94,9 +94,10 @@ def probe_servers(cfg, ctx):
     return unavailable
 
 
-def stop_servers(ctx, echo=True, web=True):
-    """Stop the long-lived echo servers (ECHO) and twisted.web servers (WEB)."""
-    for servers in ([ctx.servers] if echo else []) + ([ctx.web_servers] if web else []):
+def stop_servers(ctx, echo=True, web=True, udp=True):
+    """Stop the long-lived echo servers (ECHO), twisted.web servers (WEB) and UDP servers (UDP)."""
+    for servers in (([ctx.servers] if echo else []) + ([ctx.web_servers] if web else [])
+                    + ([ctx.udp_servers] if udp else [])):
         for server in servers.values():
             server.stop()
         servers.clear()
@@ -112,7 +113,8 @@ def execute(cfg, ctx, bar):
     runs = []
     for workload, case, name, rep in plan.jobs(cfg):
         # only the servers of the current workload stay up: the core is the server under test's
-        stop_servers(ctx, echo=workload not in ("echo", "connect"), web=workload != "web")
+        stop_servers(ctx, echo=workload not in ("echo", "connect"), web=workload != "web",
+                     udp=workload != "udp")
         if name in unavailable[workload]:
             bar.update("%s: %s skipped" % (workload, name))
             continue

@@ -343,13 +343,6 @@ class ReactorMixin:
         the attributes its transports carry."""
         return self._connectionClass(self, fd, family, peer)
 
-    def adoptDatagramPort(self, fileDescriptor, addressFamily, protocol, maxPacketSize=8192):
-        """IReactorSocket.adoptDatagramPort: always raises UnsupportedSocketType, the error that
-        interface names for a socket type the reactor does not support, since fastreactor has no
-        UDP transport yet. Nothing is done with `fileDescriptor`."""
-        raise self._api.UnsupportedSocketType(
-            "adoptDatagramPort: fastreactor has no UDP (SOCK_DGRAM) transport yet")
-
     def _checkStreamFamily(self, addressFamily):
         if addressFamily not in STREAM_FAMILIES:
             raise self._api.UnsupportedAddressFamily(addressFamily)

@@ -230,3 +230,86 @@ class ReconnectingClientFactory(ClientFactory):
         for key in ["connector", "retries", "delay", "continueTrying", "_callID", "clock"]:
             state.pop(key, None)
         return state
+
+
+# ---- datagram protocols (listenUDP, listenMulticast, listenUNIXDatagram) ------------------------
+
+__all__ += ["AbstractDatagramProtocol", "DatagramProtocol", "ConnectedDatagramProtocol"]
+
+
+class AbstractDatagramProtocol:
+    """A protocol for a datagram port. The port calls `makeConnection(port)` when it starts,
+    `datagramReceived(datagram, addr)` per datagram, and `doStop()` when it stops.
+
+    `doStart`/`doStop` count the ports using the protocol: `startProtocol` runs on the first
+    start and `stopProtocol` after the last stop (when `transport` is set back to None).
+    """
+
+    transport = None
+    numPorts = 0
+    noisy = True
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["transport"] = None
+        return state
+
+    def doStart(self):
+        """Called through makeConnection by a port starting; users do not call it."""
+        if not self.numPorts:
+            if self.noisy:
+                _logger.info("Starting protocol %s", self)
+            self.startProtocol()
+        self.numPorts = self.numPorts + 1
+
+    def doStop(self):
+        """Called by a port stopping; users do not call it."""
+        if self.numPorts <= 0:
+            raise RuntimeError("doStop() called on %r, which no port started" % (self,))
+        self.numPorts = self.numPorts - 1
+        self.transport = None
+        if not self.numPorts:
+            if self.noisy:
+                _logger.info("Stopping protocol %s", self)
+            self.stopProtocol()
+
+    def startProtocol(self):
+        """Called when the first port starts using this protocol; override to start sending."""
+
+    def stopProtocol(self):
+        """Called after the last port using this protocol stopped."""
+
+    def makeConnection(self, transport):
+        """Set `transport` (the port) and call doStart(). A protocol runs on one port at a
+        time: ValueError if it already has a transport."""
+        if self.transport is not None:
+            raise ValueError("%r already runs on %r" % (self, self.transport))
+        self.transport = transport
+        self.doStart()
+
+    def datagramReceived(self, datagram, addr):
+        """Called with each datagram (bytes) and its sender's address: (host, port) for UDP,
+        the sender's path (or None) for UNIX datagram sockets."""
+
+
+class DatagramProtocol(AbstractDatagramProtocol):
+    """The protocol to subclass for UDP (and UNIX datagram) ports: override datagramReceived;
+    write replies with `self.transport.write(data, addr)`."""
+
+    def logPrefix(self):
+        """The prefix for log lines about this protocol (its class name)."""
+        return self.__class__.__name__
+
+    def connectionRefused(self):
+        """Called on a connected port when an earlier datagram was refused (ICMP port
+        unreachable): nothing listens at the address connected to."""
+
+
+class ConnectedDatagramProtocol(DatagramProtocol):
+    """The protocol of connectUNIXDatagram: datagrams come from the one peer connected to."""
+
+    def datagramReceived(self, datagram):
+        """Called with each datagram (bytes) received from the peer."""
+
+    def connectionFailed(self, failure):
+        """Called if binding or connecting the socket failed; `failure` says why."""

@@ -490,10 +490,11 @@ def test_adopt_port_refuses_a_factory_without_do_start(face, reactor):
     s.close()
 
 
-def test_adopt_datagram_port_says_udp_is_not_available(face, reactor):
+def test_adopt_datagram_port_refuses_a_bare_object_as_protocol(face, reactor):
+    # (adoptDatagramPort itself is tested in tests/test_udp_adopt.py.)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     before = open_fds()
-    with pytest.raises(face.error.UnsupportedSocketType, match="no UDP"):
+    with pytest.raises(TypeError, match="makeConnection"):
         reactor.adoptDatagramPort(s.fileno(), socket.AF_INET, object())
     assert open_fds() == before
     s.close()

@@ -43,9 +43,14 @@ MODULES = [
     "twisted.internet.test.test_protocol",
     "twisted.internet.test.test_base",
     "twisted.internet.test.test_tls",
+    "twisted.internet.test.test_udp",
     # Older suites that run on the global reactor (FastReactor, installed here).
     "twisted.test.test_internet",
     "twisted.test.test_tcp",
+    "twisted.test.test_udp",
+    # Only their datagram classes (see ONLY): fastreactor has no UNIX stream sockets yet.
+    "twisted.internet.test.test_unix",
+    "twisted.test.test_unix",
 ]
 
 # Reactor interfaces FastReactor does not provide yet -> why (the issue that adds them). An entry
@@ -75,6 +80,12 @@ class needs:
         return not self.interface.implementedBy(FastReactor)
 
 
+# Modules of which only some classes are collected (class name prefixes).
+ONLY = {
+    "twisted.internet.test.test_unix": ("UNIXDatagramTestsBuilder",),
+    "twisted.test.test_unix": ("DatagramUnixSocketTests",),
+}
+
 _PORT_RANGE = (
     "DESIGN: asserts the text of CPython's socket-module error for an out-of-range port, raised "
     "late by connect_ex/getaddrinfo; fastreactor refuses the port at the call with ValueError "
@@ -99,6 +110,17 @@ SKIPS = {
     "ResolveTests.testChildResolve": needs(interfaces.IReactorProcess),
     "TCP4ClientTestsBuilder_FastReactorTests.test_badContext": needs(interfaces.IReactorSSL, _STARTTLS),
     "TCP6ClientTestsBuilder_FastReactorTests.test_badContext": needs(interfaces.IReactorSSL, _STARTTLS),
+}
+
+
+_MULTICAST_ELSEWHERE = (
+    "sends to multicast groups, which on this host would leave by its real default route (lo "
+    "has no MULTICAST flag): run inside a network namespace by tests/test_udp_multicast.py, "
+    "with trial --reactor=fastreactor and on Twisted's epoll reactor")
+# Classes not collected here at all (on either reactor), with where they run instead.
+ELSEWHERE = {
+    "MulticastTests": _MULTICAST_ELSEWHERE,
+    "MulticastTestsIPv6": _MULTICAST_ELSEWHERE,
 }
 
 
@@ -127,6 +149,8 @@ def _collect():
             if not (isinstance(value, type) and issubclass(value, unittest.TestCase)):
                 continue
             if value.__module__ != name or attr.startswith("_"):
+                continue
+            if name in ONLY and not attr.startswith(ONLY[name]):
                 continue
             if issubclass(value, reactormixins.ReactorBuilder):
                 if not attr.endswith(suffix):
@@ -207,5 +231,7 @@ def _in_a_temporary_directory(tmp_path, monkeypatch):
 
 
 for _name, _cls in _apply_skips(_collect()).items():
+    if _name in ELSEWHERE:
+        continue
     globals()[_name] = _cls
 del _name, _cls
