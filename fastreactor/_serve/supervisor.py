@@ -17,7 +17,7 @@ workers' report channels, reap children, answer metrics requests).
   refused. If a new worker fails to become ready (within 30 s), the reload stops and the old
   workers stay.
 - SIGTERM/SIGINT: every worker is sent SIGTERM (they stop accepting at once and drain for up to
-  `grace` seconds); the supervisor then closes the listening sockets and waits for them, sending
+  `grace` seconds); the supervisor closes its listening sockets and waits for them, sending
   SIGKILL to any still alive `grace` + 10 seconds later.
 """
 import errno
@@ -385,6 +385,9 @@ class Supervisor:
         log.info("%s: stopping %d worker(s) (grace %gs)", why, len(self.workers), self.config.grace)
         for worker in list(self.workers.values()):
             self._kill(worker, signal.SIGTERM)
+        # The workers close their copies at once; once ours are closed too, the kernel refuses
+        # new connections instead of queueing them for nobody.
+        self._closeListeners()
 
     # ---- listening sockets -------------------------------------------------------------------
 
