@@ -327,3 +327,20 @@ def test_console_script_and_help(tmp_path):
     out = subprocess.run([script, "serve", "--help"], capture_output=True, text=True, timeout=30,
                          cwd=str(tmp_path))
     assert out.returncode == 0 and "MODULE:OBJECT" in out.stdout
+
+
+def test_second_sigint_closes_at_once(serve):
+    s = serve("app:factory", "--listen", "tcp:PORT:interface=127.0.0.1", "--grace", "30")
+    s.wait_log("is serving")
+    c = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    c.sendall(b"pid\n")
+    read_line(c)
+    s.signal(signal.SIGINT)
+    s.wait_log("no longer accepting")
+    started = time.monotonic()
+    s.signal(signal.SIGINT)
+    assert s.wait(15) == 0
+    assert time.monotonic() - started < 10, "the second signal must not wait for the grace"
+    assert c.recv(10) == b""
+    assert "closing every connection now" in s.log()
+    c.close()

@@ -18,7 +18,9 @@ workers' report channels, reap children, answer metrics requests).
   workers stay.
 - SIGTERM/SIGINT: every worker is sent SIGTERM (they stop accepting at once and drain for up to
   `grace` seconds); the supervisor closes its listening sockets and waits for them, sending
-  SIGKILL to any still alive `grace` + 10 seconds later.
+  SIGKILL to any still alive `grace` + 10 seconds later. A second SIGTERM/SIGINT is passed on:
+  the workers then close their connections at once. Workers run in their own session, so a
+  Ctrl-C in a terminal reaches only the supervisor.
 """
 import errno
 import json
@@ -245,8 +247,11 @@ class Supervisor:
         env = dict(os.environ)
         env[SPEC_VARIABLE] = json.dumps(spec)
         try:
+            # Its own session: a Ctrl-C in the terminal reaches the supervisor only, which then
+            # stops the workers itself (a worker signalled twice would skip its drain).
             process = subprocess.Popen([sys.executable, "-m", "fastreactor", "_worker"],
-                                       env=env, pass_fds=fds, stdin=subprocess.DEVNULL)
+                                       env=env, pass_fds=fds, stdin=subprocess.DEVNULL,
+                                       start_new_session=True)
         finally:
             theirs.close()
         worker = WorkerProcess(slot, generation, process, ours)
@@ -376,7 +381,9 @@ class Supervisor:
     def stop(self, why):
         """Tell every worker to drain and stop; the loop ends when all have exited."""
         if self.stopping:
-            log.info("%s: already stopping", why)
+            log.info("%s while stopping: telling the workers to close every connection now", why)
+            for worker in list(self.workers.values()):
+                self._kill(worker, signal.SIGTERM)
             return
         self.stopping = True
         self.reloading = None
