@@ -24,7 +24,7 @@ from fastreactor import _core
 from fastreactor._base import ReactorMixin
 from fastreactor.twisted._api import twisted_api
 from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
-from fastreactor.twisted._tcp import TCPConnector, TCPPort, TCPTransport
+from fastreactor.twisted._tcp import TCPConnector, TCPTransport, TwistedTCPPort
 
 # The engine's timers are Twisted's IDelayedCall (cancel, reset, delay, active, getTime).
 classImplements(_core.DelayedCall, IDelayedCall)
@@ -45,7 +45,7 @@ class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
     __name__ = "twisted.internet.reactor"
 
     _connectionClass = TCPTransport
-    _portClass = TCPPort
+    _portClass = TwistedTCPPort
     _connectorClass = TCPConnector
 
     def __init__(self, poller=None):
