@@ -154,12 +154,79 @@ def test_listener_error_names_the_endpoint():
         busy.close()
 
 
-def test_reactor_stats_if_the_engine_has_them():
-    """reactor.stats() comes from the engine's counters; until they exist, collect() completes
-    what Python can see."""
-    r = fastreactor.Reactor()
+class Echo(protocol.Protocol):
+    def dataReceived(self, data):
+        self.transport.write(data)
+
+
+def test_reactor_stats_count_bytes_connections_and_accepts(reactor, spin):
+    port = reactor.listenTCP(0, protocol.Factory.forProtocol(Echo), interface="127.0.0.1")
+    start = reactor.stats()
+    assert start["connections_open"] == 0 and start["connections_accepted"] == 0
+    clients = [socket.create_connection(("127.0.0.1", port.getHost().port)) for _ in range(4)]
+    for i, c in enumerate(clients):
+        c.sendall(b"x" * (1000 * (i + 1)))
+    expected = sum(1000 * (i + 1) for i in range(4))
+    spin(reactor, lambda: reactor.stats()["bytes_written"] == expected)
+    stats = reactor.stats()
+    assert stats["bytes_read"] == expected
+    assert stats["connections_open"] == 4 and stats["connections_accepted"] == 4
+    assert stats["descriptors_watched"] >= 5          # the port and four connections
+    assert stats["iterations"] > start["iterations"]
+    for c in clients:
+        c.close()
+    spin(reactor, lambda: reactor.stats()["connections_open"] == 0)
+    assert reactor.stats()["connections_accepted"] == 4
+    assert metrics.collect(reactor)["connections_open"] == 0
+
+
+def test_reactor_stats_count_client_connections_too(reactor, spin):
+    port = reactor.listenTCP(0, protocol.Factory.forProtocol(Echo), interface="127.0.0.1")
+    made = []
+
+    class Client(protocol.Protocol):
+        def connectionMade(self):
+            made.append(self)
+
+    reactor.connectTCP("127.0.0.1", port.getHost().port,
+                       protocol.ClientFactory.forProtocol(Client))
+    spin(reactor, lambda: made and reactor.stats()["connections_open"] == 2)
+    assert reactor.stats()["connections_accepted"] == 1
+    made[0].transport.loseConnection()
+    spin(reactor, lambda: reactor.stats()["connections_open"] == 0)
+
+
+def test_reactor_stats_time_the_poll_and_the_callbacks(reactor):
+    import time
+    reactor.iterate(0.0)
+    before = reactor.stats()
+    reactor.callLater(0, time.sleep, 0.05)
+    reactor.iterate(0.0)                 # the timer runs now (it is due)...
+    reactor.iterate(0.1)                 # ...and counts when the next poll starts; idle 0.1 s
+    stats = reactor.stats()
+    assert stats["iterations"] == before["iterations"] + 2
+    assert stats["longest_callback_seconds"] >= 0.045
+    assert stats["callback_seconds"] - before["callback_seconds"] >= 0.045
+    assert stats["poll_seconds"] - before["poll_seconds"] >= 0.08
+
+
+def test_reactor_stats_timers_pending(reactor):
+    calls = [reactor.callLater(10, lambda: None) for _ in range(3)]
+    assert reactor.stats()["timers_pending"] == 3
+    calls[0].cancel()
+    assert reactor.stats()["timers_pending"] == 2
+    for c in calls[1:]:
+        c.cancel()
+
+
+def test_stats_on_the_twisted_face():
+    """Code that patches EPollReactor to time its loop can read the same numbers here."""
+    from fastreactor.twisted import FastReactor
+    r = FastReactor()
     try:
-        stats = metrics.collect(r)
-        assert {"timers_pending", "descriptors_watched", "connections_open"} <= set(stats)
+        r.iterate(0.0)
+        stats = r.stats()
+        assert set(stats) == set(metrics.STATS_KEYS)
+        assert stats["iterations"] == 1
     finally:
         r.close()
