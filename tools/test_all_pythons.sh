@@ -17,7 +17,7 @@ root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
 floor_minor=10
 summary=()
 failed=0
-for dir in "$root"/versions/3.*; do
+for dir in $(ls -d "$root"/versions/3.* | sort -V); do
     [ -x "$dir/bin/python3" ] || continue
     version=$(basename "$dir")
     minor=$(echo "$version" | cut -d. -f2)
