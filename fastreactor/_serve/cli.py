@@ -80,14 +80,13 @@ def parser():
     serve.add_argument("--twisted", action="store_true",
                        help="install fastreactor's Twisted reactor first (Twisted factories)")
     serve.add_argument("--stats-interval", type=_seconds, default=1.0, help=argparse.SUPPRESS)
-    commands.add_parser("_worker", help=argparse.SUPPRESS)
     return top
 
 
 def main(argv=None):
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["_worker"]:
+    if argv[:1] == ["_worker"]:    # internal: the supervisor starting a worker (not in --help)
         from fastreactor._serve import worker
         return worker.main()
     args = parser().parse_args(argv)
