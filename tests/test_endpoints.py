@@ -300,3 +300,35 @@ def test_endpoint_deferreds_follow_the_twisted_face():
         ports[0].stopListening()
     finally:
         r.close()
+
+
+def test_adopted_stream_server_endpoint(reactor):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(5)
+    sock.setblocking(False)
+    fd = sock.detach()
+    endpoint = f_endpoints.AdoptedStreamServerEndpoint(reactor, fd, socket.AF_INET)
+    ports = []
+    endpoint.listen(f_protocol.Factory.forProtocol(Echo)).addCallback(ports.append)
+    assert ports
+    with pytest.raises(OSError):
+        os.fstat(fd)                        # the endpoint closed the descriptor it adopted
+    with socket.create_connection(("127.0.0.1", ports[0].getHost().port), timeout=5) as c:
+        c.sendall(b"adopted")
+        c.setblocking(False)
+        echoed = []
+
+        def got_echo():
+            try:
+                echoed.append(c.recv(100))
+            except BlockingIOError:
+                pass
+            return echoed
+
+        run_until(reactor, got_echo)
+        assert echoed == [b"adopted"]
+    again = []
+    endpoint.listen(f_protocol.Factory.forProtocol(Echo)).addErrback(again.append)
+    assert again and "only once" in str(again[0].value)
+    ports[0].stopListening()
