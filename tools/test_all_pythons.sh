@@ -36,7 +36,11 @@ for dir in $(ls -d "$root"/versions/3.* | sort -V); do
         failed=1
         continue
     fi
-    if "$venv/bin/pytest" "${args[@]}" 2>&1 | tee -a "$log" | tail -3; then
+    # pytest with SIGINT set back to Python's default: a shell started in the background (nohup,
+    # `&`) hands its children SIGINT ignored, and the tests that send SIGINT would then hang.
+    if "$venv/bin/python" -c 'import signal, sys, pytest
+signal.signal(signal.SIGINT, signal.default_int_handler)
+sys.exit(pytest.main(sys.argv[1:]))' "${args[@]}" 2>&1 | tee -a "$log" | tail -3; then
         summary+=("$version: $(tail -1 "$log")")
     else
         summary+=("$version: FAILED: $(tail -1 "$log")")
