@@ -38,7 +38,10 @@ for dir in $(ls -d "$root"/versions/3.* | sort -V); do
     fi
     # pytest with SIGINT set back to Python's default: a shell started in the background (nohup,
     # `&`) hands its children SIGINT ignored, and the tests that send SIGINT would then hang.
-    if "$venv/bin/python" -c 'import signal, sys, pytest
+    # (sys.path[0] is dropped: with -c it is the repository root, whose fastreactor/ is the
+    # source tree, not the installed package.)
+    if "$venv/bin/python" -c 'import sys; sys.path.pop(0)
+import signal, pytest
 signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.exit(pytest.main(sys.argv[1:]))' "${args[@]}" 2>&1 | tee -a "$log" | tail -3; then
         summary+=("$version: $(tail -1 "$log")")
