@@ -23,8 +23,10 @@ Client types:
   [:trustRoots=DIR_OR_FILE]` (verifies the server's certificate for HOST)
 
 A string that does not parse raises `EndpointStringError` (a ValueError) naming the part at
-fault. TLS contexts are the standard library's `ssl.SSLContext`, built when the string is parsed
-(so a missing key file is reported then). UNIX and TLS endpoints call the reactor's `listenUNIX`,
+fault. On the native face, TLS contexts are the standard library's `ssl.SSLContext`, built when
+the string is parsed (so a missing key file is reported then); on the Twisted face
+(`fastreactor.twisted`), `ssl:` and `tls:` strings are handed to Twisted's own parser, whose
+pyOpenSSL contexts that face's listenSSL/connectSSL take. UNIX and TLS endpoints call the reactor's `listenUNIX`,
 `connectUNIX`, `listenSSL` and `connectSSL`; on a reactor without one, `listen`/`connect` fail
 with `MissingReactorMethod` naming it.
 """
@@ -514,7 +516,18 @@ def _server_unix(reactor, description, args, kw):
                               wantPID=_bool01(v.get("lockfile", "1"), "lockfile", description))
 
 
+def _twisted_face(reactor):
+    """True for a reactor of the Twisted face (its Deferreds are Twisted's), whose listenSSL/
+    connectSSL take Twisted's (pyOpenSSL) context factories rather than an ssl.SSLContext."""
+    api = getattr(reactor, "_api", None)
+    return api is not None and getattr(api.Deferred, "__module__", "").startswith("twisted.")
+
+
 def _server_ssl(reactor, description, args, kw):
+    if _twisted_face(reactor):
+        # Twisted's own parser builds the CertificateOptions its listenSSL takes.
+        from twisted.internet.endpoints import serverFromString as twistedServerFromString
+        return twistedServerFromString(reactor, description)
     v = _take("ssl", description, args, kw,
               ["port", "privateKey", "certKey", "sslmethod", "interface", "backlog",
                "extraCertChain", "dhParameters"], [])
@@ -576,6 +589,9 @@ def _client_unix(reactor, description, args, kw):
 
 
 def _client_ssl(reactor, description, args, kw):
+    if _twisted_face(reactor):
+        from twisted.internet.endpoints import clientFromString as twistedClientFromString
+        return twistedClientFromString(reactor, description)
     v, host, port, timeout, bindAddress = _client_tcp_values(
         "ssl", description, args, kw, ["certKey", "privateKey", "caCertsDir", "hostname"])
     ctx = _client_context(description, "ssl", v.get("hostname"), v.get("certKey"),
@@ -584,6 +600,9 @@ def _client_ssl(reactor, description, args, kw):
 
 
 def _client_tls(reactor, description, args, kw):
+    if _twisted_face(reactor):
+        from twisted.internet.endpoints import clientFromString as twistedClientFromString
+        return twistedClientFromString(reactor, description)
     v, host, port, timeout, bindAddress = _client_tcp_values(
         "tls", description, args, kw, ["certificate", "privateKey", "trustRoots"])
     ctx = _client_context(description, "tls", host, v.get("certificate"), v.get("privateKey"),

@@ -332,3 +332,46 @@ def test_adopted_stream_server_endpoint(reactor):
     endpoint.listen(f_protocol.Factory.forProtocol(Echo)).addErrback(again.append)
     assert again and "only once" in str(again[0].value)
     ports[0].stopListening()
+
+
+def test_ssl_endpoint_on_the_twisted_face_serves_tls(certificate):
+    """On the Twisted face, ssl: goes through Twisted's parser (pyOpenSSL contexts), and the
+    endpoint serves TLS end to end through FastReactor.listenSSL."""
+    pytest.importorskip("OpenSSL", reason="Twisted's TLS needs pyOpenSSL (the test extra has it)")
+    import ssl
+    import threading
+    from twisted.internet import protocol as t_protocol
+    from fastreactor.twisted import FastReactor
+    key, cert = certificate
+    r = FastReactor()
+
+    class TEcho(t_protocol.Protocol):
+        def dataReceived(self, data):
+            self.transport.write(data)
+
+    try:
+        endpoint = f_endpoints.serverFromString(
+            r, "ssl:0:privateKey=%s:certKey=%s:interface=127.0.0.1"
+            % (f_endpoints.quoteStringArgument(key), f_endpoints.quoteStringArgument(cert)))
+        ports = []
+        endpoint.listen(t_protocol.Factory.forProtocol(TEcho)).addCallback(ports.append)
+        assert ports
+        result = []
+
+        def client():
+            ctx = ssl.create_default_context(cafile=cert)
+            ctx.check_hostname = False
+            with socket.create_connection(("127.0.0.1", ports[0].getHost().port), timeout=10) as raw:
+                with ctx.wrap_socket(raw) as tls:
+                    tls.sendall(b"over tls")
+                    result.append(tls.recv(100))
+            r.callFromThread(r.stop)
+
+        t = threading.Thread(target=client)
+        r.callWhenRunning(t.start)
+        r.callLater(15, r.stop)
+        r.run(installSignalHandlers=False)
+        t.join(5)
+        assert result == [b"over tls"]
+    finally:
+        r.close()
