@@ -28,7 +28,7 @@ from fastreactor._datagram_reactor import DatagramReactorMixin
 from fastreactor.twisted._api import twisted_api
 from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
 from fastreactor.twisted._tcp import TCPConnector, TCPTransport, TwistedTCPPort
-from fastreactor.twisted._tls import SSLReactorMixin
+from fastreactor.twisted._tls import TLS_AVAILABLE, SSLReactorMixin
 from fastreactor.twisted._udp import (ConnectedUNIXDatagramPort, UDPMulticastPort, UDPPort,
                                       UNIXDatagramPort)
 
@@ -36,7 +36,7 @@ from fastreactor.twisted._udp import (ConnectedUNIXDatagramPort, UDPMulticastPor
 classImplements(_core.DelayedCall, IDelayedCall)
 
 
-@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorSSL, IReactorFDSet,
+@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorFDSet,
              IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver,
              IReactorUDP, IReactorMulticast, IReactorUNIXDatagram)
 class FastReactor(SSLReactorMixin, PluggableResolverMixin, DatagramReactorMixin, ReactorMixin, _core.Loop):
@@ -136,3 +136,7 @@ class FastReactor(SSLReactorMixin, PluggableResolverMixin, DatagramReactorMixin,
         self.threadpool = ThreadPool(0, 10, "twisted.internet.reactor")
         self._threadpoolStartupID = self.callWhenRunning(self.threadpool.start)
         self.threadpoolShutdownID = self.addSystemEventTrigger("during", "shutdown", self._stopThreadPool)
+
+
+if TLS_AVAILABLE:   # as Twisted's reactors: IReactorSSL only where pyOpenSSL is installed
+    classImplements(FastReactor, IReactorSSL)
