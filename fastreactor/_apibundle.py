@@ -6,7 +6,7 @@ ERROR_TYPES = (
     "CannotListenError", "ConnectError", "ConnectBindError", "DNSLookupError", "TimeoutError",
     "UserError", "NotConnectingError", "ServiceNameUnknownError", "ReactorNotRunning",
     "ReactorNotRestartable", "ReactorAlreadyRunning", "UnsupportedAddressFamily",
-    "UnsupportedSocketType",
+    "UnsupportedSocketType", "ProcessDone", "ProcessTerminated", "ProcessExitedAlready",
 )
 
 

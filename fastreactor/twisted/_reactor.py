@@ -12,6 +12,7 @@ from twisted.internet.interfaces import (
     IReactorFDSet,
     IReactorPluggableNameResolver,
     IReactorPluggableResolver,
+    IReactorProcess,
     IReactorSocket,
     IReactorTCP,
     IReactorThreads,
@@ -23,6 +24,7 @@ from twisted.python.threadpool import ThreadPool
 from fastreactor import _core
 from fastreactor._base import ReactorMixin
 from fastreactor.twisted._api import twisted_api
+from fastreactor.twisted._process import TwistedProcessReactorMixin
 from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
 from fastreactor.twisted._tcp import TCPConnector, TCPTransport, TwistedTCPPort
 
@@ -31,8 +33,8 @@ classImplements(_core.DelayedCall, IDelayedCall)
 
 
 @implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorFDSet,
-             IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver)
-class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
+             IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver, IReactorProcess)
+class FastReactor(PluggableResolverMixin, TwistedProcessReactorMixin, ReactorMixin, _core.Loop):
     """A Twisted reactor on fastreactor's compiled engine.
 
     FastReactor(poller=None): `poller` is one of fastreactor.available_pollers(); None takes

@@ -1,0 +1,24 @@
+"""The Twisted face's process transports: fastreactor.process's, declaring IProcessTransport."""
+from zope.interface import implementer
+
+from twisted.internet.interfaces import IProcessTransport
+
+from fastreactor._process_reactor import ProcessReactorMixin
+from fastreactor.process import Process, PTYProcess
+
+
+@implementer(IProcessTransport)
+class TwistedProcess(Process):
+    """A child with pipes, as Twisted's twisted.internet.process.Process."""
+
+
+@implementer(IProcessTransport)
+class TwistedPTYProcess(PTYProcess):
+    """A child on a pseudo-terminal, as Twisted's twisted.internet.process.PTYProcess."""
+
+
+class TwistedProcessReactorMixin(ProcessReactorMixin):
+    """IReactorProcess on FastReactor: spawnProcess returning the classes above."""
+
+    _processClass = TwistedProcess
+    _ptyProcessClass = TwistedPTYProcess

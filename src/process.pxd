@@ -1,0 +1,10 @@
+cdef class PipeStream(StreamTransport):
+    cdef readonly int childFD
+    cdef readonly int mode          # PIPE_READ, PIPE_WRITE or PIPE_BOTH (a pseudo-terminal's master)
+
+
+cdef class ExitWatcher(Waker):
+    cdef readonly int pid
+    cdef readonly str how           # "pidfd", "kqueue" or "sigchld"
+    cdef object process             # process._reaped(status) is called once, when reaped
+    cdef int stop_watching(self) except -1
