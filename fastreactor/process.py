@@ -200,7 +200,10 @@ class _PTYRouter(_PipeRouter):
 
 
 class _BaseProcess:
-    """What Process and PTYProcess share: the exit, signals, and the processEnded rule."""
+    """What Process and PTYProcess share: the exit, signals, and the processEnded rule.
+
+    `_execError` is the OSError a fork+exec child reported before exiting with 1 (as Twisted's,
+    such a child also says why on its stderr), None otherwise."""
 
     pid = None
     status = None
@@ -208,6 +211,7 @@ class _BaseProcess:
     proto = None
     _watcher = None
     _reason = None
+    _execError = None
 
     def _begin(self, reactor, proto, pid):
         """The child runs: watch its exit, then call makeConnection (errors logged)."""
@@ -338,7 +342,7 @@ class Process(_BaseProcess):
                         ours.append((childFD, w, PIPE_WRITE))
                 else:
                     mapping.append((childFD, target))
-            pid = _start(reactor, exe, argv, envp, cwd, mapping, uid, gid)
+            pid, self._execError = _start(reactor, exe, argv, envp, cwd, mapping, uid, gid)
         except BaseException:
             for fd in opened:
                 os.close(fd)
@@ -455,7 +459,7 @@ class PTYProcess(_BaseProcess):
             masterfd, slavefd = os.openpty()
             own = True
         try:
-            pid = _start(reactor, exe, argv, envp, cwd, [(0, slavefd), (1, slavefd), (2, slavefd)],
+            pid, self._execError = _start(reactor, exe, argv, envp, cwd, [(0, slavefd), (1, slavefd), (2, slavefd)],
                          uid, gid, tty=slavefd, master=masterfd)
         except BaseException:
             if own:

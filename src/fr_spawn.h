@@ -104,13 +104,48 @@ static void fr_child_close_above(int above, int keep, int open_max) {
         if (fd != keep) close(fd);
 }
 
-static void fr_child_fail(int errfd, int stage, int err) {
+static const char *const fr_stage_names[] = {"", "dup2", "setsid", "TIOCSCTTY", "chdir",
+    "setgroups", "setgid", "setuid", "exec", "pipe", "fork", "posix_spawn"};
+
+static void fr_write_all(int fd, const char *text, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, text, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        text += w;
+        n -= (size_t)w;
+    }
+}
+
+static void fr_write_str(int fd, const char *text) { fr_write_all(fd, text, strlen(text)); }
+
+/* The child could not exec: as Twisted's forked child does, say so on its stderr (here one line
+   instead of a Python traceback) and exit with 1; the parent also learns (stage, errno) through
+   the error pipe. Only async-signal-safe calls. */
+static void fr_child_fail(int errfd, int stage, int err, const char *file) {
     int msg[2];
+    char number[16];
+    int i = (int)sizeof(number) - 1, e = err;
+    number[i] = 0;
+    do { number[--i] = (char)('0' + e % 10); e /= 10; } while (e > 0 && i > 0);
+    fr_write_str(2, "Upon execvpe ");
+    fr_write_str(2, file);
+    fr_write_str(2, ": ");
+    fr_write_str(2, fr_stage_names[stage]);
+    fr_write_str(2, " failed: ");
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    {
+        const char *text = strerrordesc_np(err);
+        if (text != NULL) { fr_write_str(2, text); fr_write_str(2, " "); }
+    }
+#endif
+    fr_write_str(2, "(errno ");
+    fr_write_str(2, number + i);
+    fr_write_str(2, ")\n");
     msg[0] = stage;
     msg[1] = err;
-    ssize_t n;
-    do { n = write(errfd, msg, sizeof(msg)); } while (n < 0 && errno == EINTR);
-    _exit(127);
+    fr_write_all(errfd, (const char *)msg, sizeof(msg));
+    _exit(1);
 }
 
 static void fr_child(const fr_spawn_req *r, const int *sources, int errfd, int max_child) {
@@ -128,21 +163,21 @@ static void fr_child(const fr_spawn_req *r, const int *sources, int errfd, int m
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (r->tty_fd >= 0) {
         if (r->tty_master >= 0) close(r->tty_master);
-        if (setsid() < 0) fr_child_fail(errfd, FR_STAGE_SETSID, errno);
+        if (setsid() < 0) fr_child_fail(errfd, FR_STAGE_SETSID, errno, r->file);
 #ifdef TIOCSCTTY
-        if (ioctl(r->tty_fd, TIOCSCTTY, 0) < 0) fr_child_fail(errfd, FR_STAGE_TTY, errno);
+        if (ioctl(r->tty_fd, TIOCSCTTY, 0) < 0) fr_child_fail(errfd, FR_STAGE_TTY, errno, r->file);
 #endif
     }
     for (i = 0; i < r->nfds; i++)
-        if (dup2(sources[i], r->child_fds[i]) < 0) fr_child_fail(errfd, FR_STAGE_DUP2, errno);
+        if (dup2(sources[i], r->child_fds[i]) < 0) fr_child_fail(errfd, FR_STAGE_DUP2, errno, r->file);
     for (i = 0; i <= max_child; i++)
         if (!fr_is_target(r, i)) close(i);
     fr_child_close_above(max_child, errfd, r->open_max);
-    if (r->cwd != NULL && chdir(r->cwd) < 0) fr_child_fail(errfd, FR_STAGE_CHDIR, errno);
-    if (r->has_gid && setgid(r->gid) < 0) fr_child_fail(errfd, FR_STAGE_SETGID, errno);
+    if (r->cwd != NULL && chdir(r->cwd) < 0) fr_child_fail(errfd, FR_STAGE_CHDIR, errno, r->file);
+    if (r->has_gid && setgid(r->gid) < 0) fr_child_fail(errfd, FR_STAGE_SETGID, errno, r->file);
     if (r->groups != NULL && setgroups((size_t)r->ngroups, r->groups) < 0 && errno != EPERM)
-        fr_child_fail(errfd, FR_STAGE_SETGROUPS, errno);
-    if (r->has_uid && setuid(r->uid) < 0) fr_child_fail(errfd, FR_STAGE_SETUID, errno);
+        fr_child_fail(errfd, FR_STAGE_SETGROUPS, errno, r->file);
+    if (r->has_uid && setuid(r->uid) < 0) fr_child_fail(errfd, FR_STAGE_SETUID, errno, r->file);
     char *const *envp = r->envp != NULL ? r->envp : environ;
     for (i = 0; i < r->ncandidates; i++) {
         execve(r->candidates[i], r->argv, envp);
@@ -154,10 +189,10 @@ static void fr_child(const fr_spawn_req *r, const int *sources, int errfd, int m
         }
         saved = errno;
     }
-    fr_child_fail(errfd, FR_STAGE_EXEC, seen_eacces && saved != 0 && (saved == ENOENT || saved == ENOTDIR) ? EACCES : saved);
+    fr_child_fail(errfd, FR_STAGE_EXEC, seen_eacces && saved != 0 && (saved == ENOENT || saved == ENOTDIR) ? EACCES : saved, r->file);
 }
 
-static int fr_spawn_fork(const fr_spawn_req *r, const int *sources, int max_child, pid_t *pid, int *stage) {
+static int fr_spawn_fork(const fr_spawn_req *r, const int *sources, int max_child, pid_t *pid, int *stage, int *child_err) {
     int errpipe[2], msg[2];
     ssize_t n;
     size_t got = 0;
@@ -194,13 +229,13 @@ static int fr_spawn_fork(const fr_spawn_req *r, const int *sources, int max_chil
         got += (size_t)n;
     }
     close(errpipe[0]);
-    if (got == sizeof(msg)) {
-        int status;
-        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
-        *stage = msg[0];
-        return msg[1] != 0 ? msg[1] : EINVAL;
-    }
     *pid = child;
+    if (got == sizeof(msg)) {
+        /* The child failed before or at exec and exits with 1, as Twisted's does; it is watched
+           and reaped like any other. */
+        *stage = msg[0];
+        *child_err = msg[1] != 0 ? msg[1] : EINVAL;
+    }
     return 0;
 }
 
@@ -245,13 +280,16 @@ static int fr_spawn_posix(const fr_spawn_req *r, const int *sources, int max_chi
     return err;
 }
 
-/* Start the child described by `r`: 0 with *pid set, or an errno with *stage saying what failed. */
-static int fr_spawn(const fr_spawn_req *r, pid_t *pid, int *stage) {
+/* Start the child described by `r`: 0 with *pid set, or an errno with *stage saying what failed.
+   With fork+exec, a failure in the child (stage and errno in *stage, *child_err) still returns 0
+   with *pid set: that child has written why to its stderr and exits with 1. */
+static int fr_spawn(const fr_spawn_req *r, pid_t *pid, int *stage, int *child_err) {
     int sources[r->nfds > 0 ? r->nfds : 1];
     int moved[r->nfds > 0 ? r->nfds : 1];
     int nmoved = 0, i, err = 0;
     int max_child = fr_max_child_fd(r);
     *stage = FR_STAGE_NONE;
+    *child_err = 0;
     for (i = 0; i < r->nfds; i++) {
         sources[i] = r->parent_fds[i];
         if (sources[i] <= max_child) {
@@ -262,7 +300,7 @@ static int fr_spawn(const fr_spawn_req *r, pid_t *pid, int *stage) {
         }
     }
     if (r->use_fork)
-        err = fr_spawn_fork(r, sources, max_child, pid, stage);
+        err = fr_spawn_fork(r, sources, max_child, pid, stage, child_err);
     else
         err = fr_spawn_posix(r, sources, max_child, pid, stage);
 done:

@@ -34,7 +34,7 @@ cdef extern from "fr_spawn.h" nogil:
         int use_fork
         int open_max
     int FR_SPAWN_CLOSEFROM, FR_SPAWN_CHDIR, FR_SPAWN_CLOEXEC_DEFAULT
-    int fr_spawn(const fr_spawn_req *r, pid_t *pid, int *stage)
+    int fr_spawn(const fr_spawn_req *r, pid_t *pid, int *stage, int *child_err)
     int fr_exit_descriptor(pid_t pid)
     int fr_set_nonblocking(int fd)
     pid_t waitpid(pid_t pid, int *status, int options)
@@ -68,7 +68,7 @@ cdef char **string_array(list items) except NULL:
 def spawn_child(bytes file, list candidates, list argv, list envp, bytes cwd, list mapping,
                 uid, gid, list groups, int tty_fd, int tty_master, bint use_fork, list close_fds,
                 int open_max):
-    """Start a child and return its pid; the exec has succeeded when this returns.
+    """Start a child; return (pid, None) once its exec has succeeded.
 
     `file` is run with `argv` (bytes) and `envp` (bytes "NAME=value"; None: this process's
     environment) in `cwd` (None: ours). `mapping` lists (child_fd, parent_fd): the child gets a
@@ -77,11 +77,13 @@ def spawn_child(bytes file, list candidates, list argv, list envp, bytes cwd, li
     searches PATH for `file`; with `use_fork` (uid/gid, a controlling terminal `tty_fd`, or a `cwd`
     posix_spawn cannot change to), fork+exec tries each of `candidates` instead, running no Python
     in the child. Raises OSError (errno, message naming the failed step, the executable) when the
-    child cannot be started; nothing is left behind then.
+    child cannot be started; nothing is left behind then. With fork+exec, a child that cannot
+    exec (or chdir, setuid...) behaves as Twisted's forked child does: it writes why to its
+    stderr and exits with 1; this returns (pid, that OSError) for it.
     """
     cdef fr_spawn_req req
     cdef pid_t pid = 0
-    cdef int stage = 0, err, i
+    cdef int stage = 0, err, i, child_err = 0
     cdef int n = len(mapping)
     cdef int *child_fds = <int *>malloc(sizeof(int) * (n + 1))
     cdef int *parent_fds = <int *>malloc(sizeof(int) * (n + 1))
@@ -133,11 +135,14 @@ def spawn_child(bytes file, list candidates, list argv, list envp, bytes cwd, li
         req.use_fork = use_fork
         req.open_max = open_max
         with nogil:
-            err = fr_spawn(&req, &pid, &stage)
+            err = fr_spawn(&req, &pid, &stage, &child_err)
         if err:
             raise OSError(err, "%s failed: %s" % (_STAGES[stage] if 0 <= stage < len(_STAGES) else "spawn",
                                                   os.strerror(err)), os.fsdecode(file))
-        return pid
+        if child_err:
+            return pid, OSError(child_err, "%s failed: %s" % (_STAGES[stage] if 0 <= stage < len(_STAGES) else "exec",
+                                                              os.strerror(child_err)), os.fsdecode(file))
+        return pid, None
     finally:
         free(child_fds)
         free(parent_fds)
@@ -383,3 +388,12 @@ cdef class ExitWatcher(Waker):
     def _pidfd(self):
         """The descriptor watched (pidfd or kqueue), -1 for the SIGCHLD fallback or once reaped."""
         return self.fd
+
+
+def _reset_sigchld_for_tests():
+    """Tests only: forget that the SIGCHLD handler was installed (after a test put back the
+    previous handler)."""
+    global sigchld_installed
+    sigchld_installed = False
+    with sigchld_lock:
+        sigchld_watchers.clear()

@@ -34,6 +34,7 @@ MODULES = [
     "twisted.internet.test.test_tcp",
     "twisted.internet.test.test_protocol",
     "twisted.internet.test.test_base",
+    "twisted.internet.test.test_process",
     # Older suites that run on the global reactor (FastReactor, installed here).
     "twisted.test.test_internet",
     "twisted.test.test_tcp",
@@ -57,6 +58,36 @@ SKIPS = {
     "TCP6ClientTestsBuilder_FastReactorTests.test_connectPortOverflow": _PORT_RANGE,
     "TCP6ClientTestsBuilder_FastReactorTests.test_connectPortUnderflow": _PORT_RANGE,
 }
+
+_NO_PYTHON_IN_CHILD = (
+    "DESIGN: patches os.execvpe and expects the forked child's Python traceback on its stderr; "
+    "fastreactor runs no Python in the child (fork+exec is C), so the patch never runs. A child "
+    "that cannot exec reports a one-line 'Upon execvpe ...' message on its stderr and exits 1, "
+    "pinned in tests/test_process.py.")
+for _builder in ("ProcessTestsBuilder", "PTYProcessTestsBuilder"):
+    SKIPS["%s_FastReactorTests.test_errorDuringExec" % _builder] = _NO_PYTHON_IN_CHILD
+
+
+def _uid1_cannot_run_python():
+    """Twisted's test_changeUID/test_changeGID run this Python as uid/gid 1: where that user
+    cannot execute it (a Python under /root here), they fail on every reactor, EPollReactor too."""
+    import subprocess
+    if os.geteuid() != 0:
+        return False    # Twisted skips them itself then
+    try:
+        return subprocess.run([sys.executable, "-c", ""], user=1, group=1, timeout=30,
+                              stderr=subprocess.DEVNULL).returncode != 0
+    except (OSError, subprocess.SubprocessError):
+        return True
+
+
+if _uid1_cannot_run_python():
+    for _builder in ("ProcessTestsBuilder", "PTYProcessTestsBuilder"):
+        for _test in ("test_changeUID", "test_changeGID"):
+            SKIPS["%s_FastReactorTests.%s" % (_builder, _test)] = (
+                "ENVIRONMENT: uid/gid 1 cannot execute %s here, so the child exits 1 on every "
+                "reactor (EPollReactor included); uid/gid changes are pinned in "
+                "tests/test_process.py with the system Python." % (sys.executable,))
 
 
 def _install_global_reactor():
