@@ -212,6 +212,10 @@ class _BaseProcess:
     _watcher = None
     _reason = None
     _execError = None
+    # pid -> process of the children not yet reaped, where a face keeps one (the Twisted face
+    # shares twisted.internet.process.reapProcessHandlers, which Twisted's own code and tests
+    # look at); None natively.
+    _reapRegistry = None
 
     def _begin(self, reactor, proto, pid):
         """The child runs: watch its exit, then call makeConnection (errors logged)."""
@@ -222,6 +226,8 @@ class _BaseProcess:
         except BaseException:
             self._killAndReap(pid)
             raise
+        if self._reapRegistry is not None and self._watcher is not None:
+            self._reapRegistry[pid] = self
         if proto is not None:
             try:
                 proto.makeConnection(self)
@@ -240,6 +246,8 @@ class _BaseProcess:
         """The ExitWatcher reaped the child with wait status `status` (None: lost to another
         reaper): processExited now, processEnded once every pipe has closed too."""
         api = self._reactor._api
+        if self._reapRegistry is not None and self._reapRegistry.get(self.pid) is self:
+            del self._reapRegistry[self.pid]
         self.status = status
         self.lostProcess += 1
         self.pid = None

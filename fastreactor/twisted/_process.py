@@ -1,6 +1,7 @@
 """The Twisted face's process transports: fastreactor.process's, declaring IProcessTransport."""
 from zope.interface import implementer
 
+from twisted.internet import process as twisted_process
 from twisted.internet.interfaces import IProcessTransport
 
 from fastreactor._process_reactor import ProcessReactorMixin
@@ -9,12 +10,17 @@ from fastreactor.process import Process, PTYProcess
 
 @implementer(IProcessTransport)
 class TwistedProcess(Process):
-    """A child with pipes, as Twisted's twisted.internet.process.Process."""
+    """A child with pipes, as Twisted's twisted.internet.process.Process (registered in
+    twisted.internet.process.reapProcessHandlers until it is reaped, as Twisted's are)."""
+
+    _reapRegistry = twisted_process.reapProcessHandlers
 
 
 @implementer(IProcessTransport)
 class TwistedPTYProcess(PTYProcess):
     """A child on a pseudo-terminal, as Twisted's twisted.internet.process.PTYProcess."""
+
+    _reapRegistry = twisted_process.reapProcessHandlers
 
 
 class TwistedProcessReactorMixin(ProcessReactorMixin):
