@@ -385,6 +385,12 @@ cdef class ExitWatcher(Waker):
             process._reaped(status)
         return True
 
+    def logPrefix(self):
+        """The process protocol's class name (log lines of its exit callbacks carry it)."""
+        process = self.process
+        proto = getattr(process, "proto", None) if process is not None else None
+        return type(proto).__name__ if proto is not None else "Process"
+
     def _pidfd(self):
         """The descriptor watched (pidfd or kqueue), -1 for the SIGCHLD fallback or once reaped."""
         return self.fd

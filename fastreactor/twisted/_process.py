@@ -13,14 +13,20 @@ class TwistedProcess(Process):
     """A child with pipes, as Twisted's twisted.internet.process.Process (registered in
     twisted.internet.process.reapProcessHandlers until it is reaped, as Twisted's are)."""
 
-    _reapRegistry = twisted_process.reapProcessHandlers
+    @property
+    def _reapRegistry(self):
+        # Looked up each time: Twisted's tests replace the module's dict.
+        return twisted_process.reapProcessHandlers
 
 
 @implementer(IProcessTransport)
 class TwistedPTYProcess(PTYProcess):
     """A child on a pseudo-terminal, as Twisted's twisted.internet.process.PTYProcess."""
 
-    _reapRegistry = twisted_process.reapProcessHandlers
+    @property
+    def _reapRegistry(self):
+        # Looked up each time: Twisted's tests replace the module's dict.
+        return twisted_process.reapProcessHandlers
 
 
 class TwistedProcessReactorMixin(ProcessReactorMixin):
