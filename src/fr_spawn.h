@@ -35,12 +35,17 @@
 
 extern char **environ;
 
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#ifdef __FreeBSD__
+#  include <sys/param.h>    /* __FreeBSD_version */
+#endif
+#if (defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))) \
+    || (defined(__FreeBSD__) && __FreeBSD_version >= 1301000)
 #  define FR_SPAWN_CLOSEFROM 1
 #else
 #  define FR_SPAWN_CLOSEFROM 0
 #endif
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))
+#if (defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 29))) \
+    || (defined(__FreeBSD__) && __FreeBSD_version >= 1301000)
 #  define FR_SPAWN_CHDIR 1
 #else
 #  define FR_SPAWN_CHDIR 0
@@ -250,8 +255,12 @@ static int fr_spawn_posix(const fr_spawn_req *r, const int *sources, int max_chi
     if ((err = posix_spawnattr_init(&attr)) != 0) { posix_spawn_file_actions_destroy(&fa); return err; }
     for (i = 0; i < r->nfds && !err; i++)
         err = posix_spawn_file_actions_adddup2(&fa, sources[i], r->child_fds[i]);
+#if !FR_SPAWN_CLOEXEC_DEFAULT
+    /* Descriptors below the largest child one that the mapping does not name: only open ones
+       (some posix_spawn implementations fail a close action on a closed descriptor). */
     for (i = 0; i <= max_child && !err; i++)
-        if (!fr_is_target(r, i)) err = posix_spawn_file_actions_addclose(&fa, i);
+        if (!fr_is_target(r, i) && fcntl(i, F_GETFD) >= 0) err = posix_spawn_file_actions_addclose(&fa, i);
+#endif
 #if FR_SPAWN_CLOSEFROM
     if (!err) err = posix_spawn_file_actions_addclosefrom_np(&fa, max_child + 1);
 #else
