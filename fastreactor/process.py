@@ -224,6 +224,7 @@ class _BaseProcess:
         try:
             self._watcher = _core.ExitWatcher(reactor, pid, self)
         except BaseException:
+            self._abandonPipes()
             self._killAndReap(pid)
             raise
         if self._reapRegistry is not None and self._watcher is not None:
@@ -359,11 +360,28 @@ class Process(_BaseProcess):
         for fd in opened:
             if fd not in kept:
                 os.close(fd)        # the child's ends
-        for childFD, fd, mode in ours:
-            self.pipes[childFD] = _core.PipeStream(reactor, fd, mode, childFD)
-        for childFD, pipe in list(self.pipes.items()):
-            pipe._start(_PipeRouter(self, childFD))
+        try:
+            for childFD, fd, mode in ours:
+                self.pipes[childFD] = _core.PipeStream(reactor, fd, mode, childFD)
+            for childFD, pipe in list(self.pipes.items()):
+                pipe._start(_PipeRouter(self, childFD))
+        except BaseException:
+            # E.g. a descriptor the poller cannot watch (select and FD_SETSIZE): undo everything.
+            wrapped = {pipe.fileno() for pipe in self.pipes.values()}
+            self._abandonPipes()
+            for _, fd, _ in ours:
+                if fd not in wrapped:
+                    os.close(fd)
+            self._killAndReap(pid)
+            raise
         self._begin(reactor, proto, pid)
+
+    def _abandonPipes(self):
+        """Close every pipe without telling the protocol (spawning failed half-way)."""
+        for pipe in self.pipes.values():
+            pipe.protocol = None
+            pipe.connectionLost(self._reactor._api.Failure(self._reactor._api.ConnectionDone()))
+        self.pipes = {}
 
     def childConnectionLost(self, childFD, reason):
         """A pipe has closed (called by its router): tell the protocol, maybe end."""
@@ -476,9 +494,24 @@ class PTYProcess(_BaseProcess):
             raise
         os.close(slavefd)
         self.fd = masterfd
-        self._pipe = _core.PipeStream(reactor, masterfd, PIPE_BOTH, 1)
-        self._pipe._start(_PTYRouter(self, 1))
+        try:
+            self._pipe = _core.PipeStream(reactor, masterfd, PIPE_BOTH, 1)
+        except BaseException:
+            os.close(masterfd)
+            self._killAndReap(pid)
+            raise
+        try:
+            self._pipe._start(_PTYRouter(self, 1))
+        except BaseException:
+            self._abandonPipes()
+            self._killAndReap(pid)
+            raise
         self._begin(reactor, proto, pid)
+
+    def _abandonPipes(self):
+        """Close the terminal without telling the protocol (spawning failed half-way)."""
+        self._pipe.protocol = None
+        self._pipe.connectionLost(self._reactor._api.Failure(self._reactor._api.ConnectionDone()))
 
     def _ptyLost(self, reason):
         self.lostProcess += 1

@@ -593,3 +593,46 @@ def test_shutdown_loses_the_pipes_of_a_running_child(reactor):
     assert sorted(e for e in p.events if isinstance(e, tuple)) == [("lost", 0), ("lost", 1), ("lost", 2)]
     t.signalProcess("KILL")
     os.waitpid(t.pid, 0)    # the reactor is gone: nobody else reaps it
+
+
+def test_a_pipe_the_poller_cannot_watch_undoes_the_spawn():
+    # select() cannot watch a descriptor >= FD_SETSIZE: the spawn fails at the call, the child is
+    # killed and reaped, and every descriptor is closed.
+    if "select" not in fastreactor.available_pollers():
+        pytest.skip("no select poller on this platform")
+    reactor = fastreactor.Reactor("select")
+    filler = []
+    try:
+        while not filler or filler[-1] < 1100:
+            filler.append(os.open("/dev/null", os.O_RDONLY))
+        for fd in filler[-40:]:
+            os.close(fd)
+        del filler[-40:]
+        before = open_fds()
+        with pytest.raises((ValueError, OSError)):
+            reactor.spawnProcess(Recorder(), "/bin/sleep", ["sleep", "30"])
+        assert open_fds() == before
+        assert zombies_of_mine() == []
+        assert reactor.getReaders() == [] and reactor._handleCount() == 1
+    finally:
+        for fd in filler:
+            os.close(fd)
+        reactor.close()
+
+
+def test_an_ended_process_is_freed_by_reference_counting(reactor):
+    import gc
+    import weakref
+    p = Recorder(reactor)
+    t = reactor.spawnProcess(p, PY, [PY, "-c", "print('x')"])
+    ref = weakref.ref(t)
+    pipes = [weakref.ref(pipe) for pipe in t.pipes.values()]
+    del t
+    gc.disable()
+    try:
+        run(reactor)
+        p.transport = None
+        assert ref() is None
+        assert all(r() is None for r in pipes)
+    finally:
+        gc.enable()

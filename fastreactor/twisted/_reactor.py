@@ -131,3 +131,11 @@ class FastReactor(PluggableResolverMixin, TwistedProcessReactorMixin, ReactorMix
         self.threadpool = ThreadPool(0, 10, "twisted.internet.reactor")
         self._threadpoolStartupID = self.callWhenRunning(self.threadpool.start)
         self.threadpoolShutdownID = self.addSystemEventTrigger("during", "shutdown", self._stopThreadPool)
+
+
+def install(poller=None):
+    """Install a FastReactor as Twisted's global reactor (fastreactor.twisted.install): Twisted's
+    convention is that the module defining a reactor class offers install() (its tests import
+    `reactor.__module__` and call it in a child process)."""
+    from fastreactor.twisted import install as install_global
+    return install_global(poller)
