@@ -354,7 +354,15 @@ cdef class ExitWatcher(Waker):
                 del sigchld_watchers[self.pid]
 
     cdef object on_readable(self):
-        self.reap()
+        # Reap once this poll's other events are handled: what the child wrote just before it
+        # exited is then delivered before processExited, whichever poller orders the batch
+        # (epoll happens to report the pipe first; poll and select go by descriptor number).
+        self.loop.set_interest(self, 0)
+        self.loop.callLater(0, self._reapOrRearm)
+
+    def _reapOrRearm(self):
+        if not self.reap() and self.fd >= 0:
+            self.loop.set_interest(self, EV_READ)
 
     cdef int stop_watching(self) except -1:
         if self.fd >= 0:

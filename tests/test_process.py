@@ -636,3 +636,22 @@ def test_an_ended_process_is_freed_by_reference_counting(reactor):
         assert all(r() is None for r in pipes)
     finally:
         gc.enable()
+
+
+def test_output_written_just_before_exit_comes_before_process_exited(reactor):
+    # The exit is reaped after the rest of the poll's events, so on every poller the last chunk
+    # the child wrote (in the pipe when the exit is seen) reaches the protocol first.
+    protos = [Recorder(stop=False) for _ in range(5)]
+    for p in protos:
+        reactor.spawnProcess(p, PY, [PY, "-c", "import os; os.write(2, b'bye'); os._exit(0)"], childFDs={2: "r"})
+
+    def check():
+        if all(p.ended is not None for p in protos):
+            reactor.stop()
+        else:
+            reactor.callLater(0.02, check)
+
+    check()
+    run(reactor)
+    for p in protos:
+        assert p.events.index(("data", 2)) < p.events.index("processExited"), p.events
