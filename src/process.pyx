@@ -309,7 +309,8 @@ cdef class ExitWatcher(Waker):
     reaping. With a pidfd or kqueue no signal handler is installed. It is one of the loop's
     internal descriptors (a Waker): not in getReaders() or removeAll(), as Twisted's SIGCHLD
     waker is not. ExitWatcher(loop, pid, process) starts watching at once; a child that has
-    already exited is reaped on the next iteration.
+    already exited is reaped on the next iteration. The reap runs after the other events of
+    the poll that reported the exit (so output already in the pipes comes first).
     """
 
     def __cinit__(self, *args, **kwargs):
