@@ -7,4 +7,5 @@ cdef class ExitWatcher(Waker):
     cdef readonly int pid
     cdef readonly str how           # "pidfd", "kqueue" or "sigchld"
     cdef object process             # process._reaped(status) is called once, when reaped
+    cdef object recheck             # the SIGCHLD fallback's next periodic reap attempt
     cdef int stop_watching(self) except -1

@@ -236,6 +236,7 @@ cdef class PipeStream(StreamTransport):
 
 # ---- exit watching -------------------------------------------------------------------------------
 
+SIGCHLD_RECHECK = 0.5                  # seconds between reap attempts in the SIGCHLD fallback
 cdef str forced_exit_watch = None      # tests: force "sigchld" where pidfd works
 cdef dict sigchld_watchers = {}        # pid -> ExitWatcher, for the SIGCHLD fallback
 cdef object sigchld_lock = _threading.Lock()
@@ -341,6 +342,9 @@ cdef class ExitWatcher(Waker):
         with sigchld_lock:
             sigchld_watchers[pid] = self
         loop.callLater(0, self.reap)    # it may have exited before the handler was there
+        # A SIGCHLD that lands between the loop's signal check and its poll (with no wake-up
+        # descriptor set) would wait for the next event: look again now and then, too.
+        self.recheck = loop.callLater(SIGCHLD_RECHECK, self._recheck)
 
     def __repr__(self):
         return "<ExitWatcher pid=%d via %s fd=%d>" % (self.pid, self.how, self.fd)
@@ -368,6 +372,10 @@ cdef class ExitWatcher(Waker):
     cdef int stop_watching(self) except -1:
         if self.fd >= 0:
             self.loop.forget(self, True)
+        if self.recheck is not None:
+            if self.recheck.active():
+                self.recheck.cancel()
+            self.recheck = None
         self.close()
         return 0
 
@@ -393,6 +401,11 @@ cdef class ExitWatcher(Waker):
         else:
             process._reaped(status)
         return True
+
+    def _recheck(self):
+        self.recheck = None
+        if not self.reap():
+            self.recheck = self.loop.callLater(SIGCHLD_RECHECK, self._recheck)
 
     def logPrefix(self):
         """The process protocol's class name (log lines of its exit callbacks carry it)."""

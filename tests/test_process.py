@@ -93,6 +93,7 @@ def test_stdin_stdout_stderr_and_exit_code(reactor):
         [("lost", 0), ("lost", 1), ("lost", 2)]
     assert t.pid is None and t.pipes == {}
     assert p.transport is t and t.proto is None
+    assert reactor.getDelayedCalls() == [] and reactor.getReaders() == [] and reactor._handleCount() == 1
 
 
 def test_process_done_and_default_protocol_routing(reactor):
@@ -457,6 +458,7 @@ def test_sigchld_fallback(reactor):
         assert t._watcher.how == "sigchld"
         run(reactor)
         assert p.data[1] == b"ok\n" and p.ended.check(error.ProcessDone)
+        assert reactor.getDelayedCalls() == []
     finally:
         _core._force_exit_watch(None)
         signal.signal(signal.SIGCHLD, previous)
