@@ -1,6 +1,7 @@
 cdef class PipeStream(StreamTransport):
     cdef readonly int childFD
     cdef readonly int mode          # PIPE_READ, PIPE_WRITE or PIPE_BOTH (a pseudo-terminal's master)
+    cdef bint end_pending           # EOF or the reader's departure seen: lost after this poll's events
 
 
 cdef class ExitWatcher(Waker):

@@ -194,6 +194,35 @@ cdef class PipeStream(StreamTransport):
             return -1
         return read(self.fd, buf, size)
 
+    cdef object on_readable(self):
+        # The end of a pipe (EOF, EIO on a terminal, or a write end whose reader has gone) is
+        # handled after the other events of this poll, as the child's exit is: what the child
+        # wrote to its other pipes before closing this one reaches the protocol first, whatever
+        # order the poller reports the batch in.
+        cdef ssize_t n
+        cdef object data = None
+        if self.mode == PIPE_WRITE:
+            n = -1
+        else:
+            data = self.read_some(&n)
+        if n > 0:
+            self.deliver(data)
+        elif n == 0 or (errno != EAGAIN and errno != EWOULDBLOCK and errno != EINTR):
+            self.stop_reading()
+            self.end_pending = True
+            self.loop.callLater(0, self._ended, n == 0)
+        return None
+
+    def _ended(self, bint clean):
+        if self.write_errno:
+            clean = False
+        self.lose(self.loop.api.Failure(self.loop.api.CONNECTION_DONE if clean else self.loop.api.CONNECTION_LOST))
+
+    def resumeProducing(self):
+        """Resume reading (IPushProducer), unless the pipe has ended."""
+        if not self.end_pending:
+            StreamTransport.resumeProducing(self)
+
     cdef ssize_t send_some(self, iovec *vec, int count) except -2:
         if count == 1:
             return write(self.fd, vec[0].iov_base, vec[0].iov_len)

@@ -1,5 +1,5 @@
 """Differential tests for child processes: each scenario runs on Twisted's epoll reactor and on
-fastreactor (every poller), and the traces of the process protocol's callbacks must be equal.
+fastreactor (the native face on every poller, and the Twisted face), and the traces of the process protocol's callbacks must be equal.
 
 Callbacks that the kernel reports at the same moment (a child's exit closes its pipes as it ends)
 come in an order neither reactor fixes, so the trace sorts each burst of close events (pipes
@@ -31,6 +31,14 @@ FACES = {"twisted": lambda: Face("twisted", epollreactor.EPollReactor, twisted_p
 for _poller in fastreactor.available_pollers():
     FACES["fastreactor-" + _poller] = (
         lambda p=_poller: Face("fastreactor-" + p, lambda: fastreactor.Reactor(p), fastreactor.protocol))
+
+
+def _twisted_face_on_fastreactor():
+    from fastreactor.twisted import FastReactor
+    return Face("fastreactor-twisted", FastReactor, twisted_protocol)
+
+
+FACES["fastreactor-twisted"] = _twisted_face_on_fastreactor
 
 
 def tracing_protocol(face, trace, reactor, on_data=None, on_made=None):
