@@ -14,6 +14,7 @@ from twisted.internet.interfaces import (
     IReactorPluggableResolver,
     IReactorProcess,
     IReactorSocket,
+    IReactorSSL,
     IReactorTCP,
     IReactorThreads,
     IReactorTime,
@@ -27,14 +28,15 @@ from fastreactor.twisted._api import twisted_api
 from fastreactor.twisted._process import TwistedProcessReactorMixin
 from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
 from fastreactor.twisted._tcp import TCPConnector, TCPTransport, TwistedTCPPort
+from fastreactor.twisted._tls import SSLReactorMixin
 
 # The engine's timers are Twisted's IDelayedCall (cancel, reset, delay, active, getTime).
 classImplements(_core.DelayedCall, IDelayedCall)
 
 
-@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorFDSet,
+@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorSSL, IReactorFDSet,
              IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver, IReactorProcess)
-class FastReactor(PluggableResolverMixin, TwistedProcessReactorMixin, ReactorMixin, _core.Loop):
+class FastReactor(SSLReactorMixin, PluggableResolverMixin, TwistedProcessReactorMixin, ReactorMixin, _core.Loop):
     """A Twisted reactor on fastreactor's compiled engine.
 
     FastReactor(poller=None): `poller` is one of fastreactor.available_pollers(); None takes
