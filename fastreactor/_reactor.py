@@ -4,13 +4,14 @@ from fastreactor._base import ReactorMixin
 from fastreactor._datagram_reactor import DatagramReactorMixin
 from fastreactor._native import native_api
 from fastreactor._tls_reactor import TLSReactorMixin
+from fastreactor._process_reactor import ProcessReactorMixin
 
 __all__ = ["Reactor", "available_pollers"]
 
 available_pollers = _core.available_pollers
 
 
-class Reactor(TLSReactorMixin, DatagramReactorMixin, ReactorMixin, _core.Loop):
+class Reactor(TLSReactorMixin, DatagramReactorMixin, ProcessReactorMixin, ReactorMixin, _core.Loop):
     """An independent reactor. Reactor(poller=None): `poller` is one of available_pollers()
     ("epoll", "kqueue", "poll", "select"); None takes $FASTREACTOR_POLLER, else the best one.
 

@@ -313,3 +313,56 @@ class ConnectedDatagramProtocol(DatagramProtocol):
 
     def connectionFailed(self, failure):
         """Called if binding or connecting the socket failed; `failure` says why."""
+# ---- child processes -------------------------------------------------------------------------------
+
+__all__.append("ProcessProtocol")
+
+
+class ProcessProtocol(BaseProtocol):
+    """What reactor.spawnProcess talks to about a child process (Twisted's ProcessProtocol).
+
+    The calls, in order: makeConnection(transport) then connectionMade() once the child runs;
+    childDataReceived(childFD, data) for each chunk the child writes to a pipe the parent reads
+    (by default outReceived for childFD 1, errReceived for 2); childConnectionLost(childFD) as
+    each pipe closes (by default inConnectionLost for 0, outConnectionLost for 1,
+    errConnectionLost for 2); processExited(reason) when the child has exited; processEnded(reason)
+    once, after the exit and after every pipe has closed. `reason` is a Failure wrapping
+    ProcessDone (exit code 0) or ProcessTerminated(exitCode, signal, status).
+    """
+
+    def childDataReceived(self, childFD, data):
+        """Bytes the child wrote to `childFD`: routed to outReceived (1) or errReceived (2)."""
+        if childFD == 1:
+            self.outReceived(data)
+        elif childFD == 2:
+            self.errReceived(data)
+
+    def outReceived(self, data):
+        """Bytes the child wrote to its stdout."""
+
+    def errReceived(self, data):
+        """Bytes the child wrote to its stderr."""
+
+    def childConnectionLost(self, childFD):
+        """The pipe to `childFD` has closed: routed to in/out/errConnectionLost for 0/1/2."""
+        if childFD == 0:
+            self.inConnectionLost()
+        elif childFD == 1:
+            self.outConnectionLost()
+        elif childFD == 2:
+            self.errConnectionLost()
+
+    def inConnectionLost(self):
+        """The child's stdin has closed."""
+
+    def outConnectionLost(self):
+        """The child's stdout has closed."""
+
+    def errConnectionLost(self):
+        """The child's stderr has closed."""
+
+    def processExited(self, reason):
+        """The child has exited (some pipes may still be open); `reason` as processEnded's."""
+
+    def processEnded(self, reason):
+        """The child has exited and every pipe has closed: the last call."""

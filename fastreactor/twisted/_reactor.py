@@ -12,6 +12,7 @@ from twisted.internet.interfaces import (
     IReactorFDSet,
     IReactorPluggableNameResolver,
     IReactorPluggableResolver,
+    IReactorProcess,
     IReactorSocket,
     IReactorSSL,
     IReactorTCP,
@@ -26,6 +27,7 @@ from fastreactor import _core
 from fastreactor._base import ReactorMixin
 from fastreactor._datagram_reactor import DatagramReactorMixin
 from fastreactor.twisted._api import twisted_api
+from fastreactor.twisted._process import TwistedProcessReactorMixin
 from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
 from fastreactor.twisted._tcp import TCPConnector, TCPTransport, TwistedTCPPort
 from fastreactor.twisted._tls import TLS_AVAILABLE, SSLReactorMixin
@@ -38,8 +40,9 @@ classImplements(_core.DelayedCall, IDelayedCall)
 
 @implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorFDSet,
              IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver,
-             IReactorUDP, IReactorMulticast, IReactorUNIXDatagram)
-class FastReactor(SSLReactorMixin, PluggableResolverMixin, DatagramReactorMixin, ReactorMixin, _core.Loop):
+             IReactorUDP, IReactorMulticast, IReactorUNIXDatagram, IReactorProcess)
+class FastReactor(SSLReactorMixin, PluggableResolverMixin, DatagramReactorMixin,
+                  TwistedProcessReactorMixin, ReactorMixin, _core.Loop):
     """A Twisted reactor on fastreactor's compiled engine.
 
     FastReactor(poller=None): `poller` is one of fastreactor.available_pollers(); None takes
@@ -140,3 +143,11 @@ class FastReactor(SSLReactorMixin, PluggableResolverMixin, DatagramReactorMixin,
 
 if TLS_AVAILABLE:   # as Twisted's reactors: IReactorSSL only where pyOpenSSL is installed
     classImplements(FastReactor, IReactorSSL)
+
+
+def install(poller=None):
+    """Install a FastReactor as Twisted's global reactor (fastreactor.twisted.install): Twisted's
+    convention is that the module defining a reactor class offers install() (its tests import
+    `reactor.__module__` and call it in a child process)."""
+    from fastreactor.twisted import install as install_global
+    return install_global(poller)
