@@ -3,7 +3,6 @@ IReactorSocket.adoptDatagramPort), mixed into both faces' reactors. The port cla
 attributes so that a face can use its own (the Twisted face declares Twisted's interfaces)."""
 import socket
 
-from fastreactor import _core
 
 from fastreactor.udp import MulticastPort, Port
 from fastreactor.unix_datagram import ConnectedDatagramPort, DatagramPort
@@ -85,21 +84,3 @@ class DatagramReactorMixin:
                                                         protocol, maxPacketSize)
         p.startListening()
         return p
-
-    # ---- IReactorFDSet for datagram ports ------------------------------------------------------
-    # Ports are in getReaders(); code handing one back to addReader/removeReader (as Twisted's
-    # own FileDescriptor.startReading/stopReading do) switches its reading on or off.
-
-    def addReader(self, reader):
-        """IReactorFDSet.addReader; for a datagram port: start reading again."""
-        if isinstance(reader, _core.DatagramSocket):
-            _core.DatagramSocket.startReading(reader)
-        else:
-            super().addReader(reader)
-
-    def removeReader(self, reader):
-        """IReactorFDSet.removeReader; for a datagram port: stop reading (it stays open)."""
-        if isinstance(reader, _core.DatagramSocket):
-            _core.DatagramSocket.stopReading(reader)
-        else:
-            super().removeReader(reader)

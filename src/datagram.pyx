@@ -200,7 +200,9 @@ cdef class DatagramSocket(Handle):
             if reply_count:
                 self.send_replies()
         if self.fd >= 0:
-            self.loop.forget(self, True)
+            # Out of the poller before the caller closes it: an adopted port's original (or a
+            # dup) keeps the socket open, and epoll would go on reporting it.
+            self.loop.forget(self, False)
             self.fd = -1
 
     def startReading(self):
@@ -212,6 +214,16 @@ cdef class DatagramSocket(Handle):
         """Stop reading for now (datagrams queue in the kernel, which drops them when full)."""
         if self.fd >= 0:
             self.loop.set_interest(self, 0)
+
+    cdef int fdset(self, int events, bint on) except -1:
+        # IReactorFDSet on a port: addReader/removeReader switch reading; a port sends at once
+        # and has nothing to do when writable, so addWriter/removeWriter change nothing.
+        if events & EV_READ:
+            if on:
+                self.startReading()
+            else:
+                self.stopReading()
+        return 0
 
     def fileno(self):
         """The socket's descriptor, or -1 once closed."""
