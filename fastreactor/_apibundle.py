@@ -7,6 +7,7 @@ ERROR_TYPES = (
     "UserError", "NotConnectingError", "ServiceNameUnknownError", "ReactorNotRunning",
     "ReactorNotRestartable", "ReactorAlreadyRunning", "UnsupportedAddressFamily",
     "UnsupportedSocketType",
+    "FileDescriptorOverrun", "BadFileError",    # UNIX sockets (descriptor passing, checkPID)
 )
 
 

@@ -2,13 +2,14 @@
 from fastreactor import _core
 from fastreactor._base import ReactorMixin
 from fastreactor._native import native_api
+from fastreactor._unix_reactor import UNIXReactorMixin
 
 __all__ = ["Reactor", "available_pollers"]
 
 available_pollers = _core.available_pollers
 
 
-class Reactor(ReactorMixin, _core.Loop):
+class Reactor(UNIXReactorMixin, ReactorMixin, _core.Loop):
     """An independent reactor. Reactor(poller=None): `poller` is one of available_pollers()
     ("epoll", "kqueue", "poll", "select"); None takes $FASTREACTOR_POLLER, else the best one.
 
