@@ -16,6 +16,7 @@ from twisted.internet.interfaces import (
     IReactorTCP,
     IReactorThreads,
     IReactorTime,
+    IReactorUNIX,
 )
 from twisted.python import log, threadable
 from twisted.python.threadpool import ThreadPool
@@ -25,6 +26,7 @@ from fastreactor._base import ReactorMixin
 from fastreactor.twisted._api import twisted_api
 from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
 from fastreactor.twisted._tcp import TCPConnector, TCPTransport, TwistedTCPPort
+from fastreactor.twisted._unix import TwistedUNIXReactorMixin
 
 # The engine's timers are Twisted's IDelayedCall (cancel, reset, delay, active, getTime).
 classImplements(_core.DelayedCall, IDelayedCall)
@@ -32,7 +34,8 @@ classImplements(_core.DelayedCall, IDelayedCall)
 
 @implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorFDSet,
              IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver)
-class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
+@implementer(IReactorUNIX)
+class FastReactor(PluggableResolverMixin, TwistedUNIXReactorMixin, ReactorMixin, _core.Loop):
     """A Twisted reactor on fastreactor's compiled engine.
 
     FastReactor(poller=None): `poller` is one of fastreactor.available_pollers(); None takes
