@@ -66,11 +66,15 @@ SKIPS = {
         "createInternetSocket, a private method of Twisted's own ports, which FastReactor's ports "
         "do not use. That socket and bind errors become CannotListenError is tested in "
         "tests/test_unix_native.py."),
+    "RealSocketTests.test_closePortInProtocolFactory": (
+        "DESIGN: asserts that listenUNIX returns an instance of twisted.internet.tcp.Port; "
+        "FastReactor's ports are its own IListeningPort classes. What the test then checks (a "
+        "port closed from its factory, client gets ConnectionDone) is tested in "
+        "tests/test_unix_twisted.py."),
     "UnixSocketTests.test_reprWithNewStyleFactory": (
         "DESIGN: listens with a factory that has no buildProtocol; fastreactor refuses a factory "
-        "lacking a method the reactor will call at the call (TypeError naming it). Twisted's port "
-        "reprs themselves are checked by UnixSocketTests.test_peerBind/test_dumber here and in "
-        "tests/test_unix_twisted.py."),
+        "lacking a method the reactor will call at the call (TypeError naming it). The port's "
+        "repr, listening and not, is checked in tests/test_unix_twisted.py."),
 }
 
 if not hasattr(FastReactor, "spawnProcess"):

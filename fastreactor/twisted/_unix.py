@@ -17,6 +17,7 @@ from twisted.internet.interfaces import (
     IPushProducer,
     IReadWriteDescriptor,
     ISystemHandle,
+    ITCPTransport,
     IUNIXTransport,
 )
 from twisted.python import log, reflect
@@ -38,8 +39,8 @@ def _text(name):
     return os.fsdecode(name) if isinstance(name, bytes) else name
 
 
-@implementer(IUNIXTransport, ISystemHandle, IConsumer, IPushProducer, IHalfCloseableDescriptor,
-             IReadWriteDescriptor, ILoggingContext)
+@implementer(IUNIXTransport, ITCPTransport, ISystemHandle, IConsumer, IPushProducer,
+             IHalfCloseableDescriptor, IReadWriteDescriptor, ILoggingContext)
 class UNIXTransport(_core.UNIXConnection):
     """A connected UNIX stream socket: the compiled transport, declaring Twisted's interfaces.
 
@@ -117,6 +118,14 @@ class UNIXTransport(_core.UNIXConnection):
 
     def setTcpNoDelay(self, enabled):
         """No-op kept from Twisted's UNIX transports: UNIX sockets have no Nagle algorithm."""
+
+    def getTcpKeepAlive(self):
+        """SO_KEEPALIVE, which Twisted's UNIX transports (ITCPTransport by inheritance) expose."""
+        return bool(self.getHandle().getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+
+    def setTcpKeepAlive(self, enabled):
+        """Set SO_KEEPALIVE (meaningless on a UNIX socket, kept for Twisted's ITCPTransport)."""
+        self.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1 if enabled else 0)
 
     def stopReading(self):
         """Stop reading from the socket (as Twisted's FileDescriptor.stopReading)."""
