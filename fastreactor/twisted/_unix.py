@@ -182,7 +182,7 @@ class TwistedUNIXPort(Port):
 
     def __repr__(self):
         factoryName = reflect.qual(self.factory.__class__)
-        if self.socket is not None:
+        if self.socket is not None and self.connected:
             return "<%s on %r>" % (factoryName, _text(self._bindPath))
         return "<%s (not listening)>" % (factoryName,)
 
