@@ -12,6 +12,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -26,7 +27,7 @@ import report
 import results_md
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ECHO_SERVER_WORKLOADS = ("echo", "connect", "idle")
+ECHO_SERVER_WORKLOADS = ("echo", "unix", "connect", "idle")
 
 
 def parse_args(argv=None):
@@ -94,12 +95,17 @@ def probe_servers(cfg, ctx):
     return unavailable
 
 
-def stop_servers(ctx, echo=True, web=True):
-    """Stop the long-lived echo servers (ECHO) and twisted.web servers (WEB)."""
-    for servers in ([ctx.servers] if echo else []) + ([ctx.web_servers] if web else []):
+def stop_servers(ctx, echo=True, web=True, unix=True):
+    """Stop the long-lived echo servers (ECHO), twisted.web servers (WEB) and echo servers on
+    UNIX sockets (UNIX)."""
+    for servers in (([ctx.servers] if echo else []) + ([ctx.web_servers] if web else [])
+                    + ([ctx.unix_servers] if unix else [])):
         for server in servers.values():
             server.stop()
         servers.clear()
+    if unix and ctx.unix_dir is not None:
+        shutil.rmtree(ctx.unix_dir, ignore_errors=True)     # sockets a killed server left
+        ctx.unix_dir = None
 
 
 def execute(cfg, ctx, bar):
@@ -112,7 +118,8 @@ def execute(cfg, ctx, bar):
     runs = []
     for workload, case, name, rep in plan.jobs(cfg):
         # only the servers of the current workload stay up: the core is the server under test's
-        stop_servers(ctx, echo=workload not in ("echo", "connect"), web=workload != "web")
+        stop_servers(ctx, echo=workload not in ("echo", "connect"), web=workload != "web",
+                     unix=workload != "unix")
         if name in unavailable[workload]:
             bar.update("%s: %s skipped" % (workload, name))
             continue
