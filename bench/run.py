@@ -41,6 +41,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, help="unmeasured seconds before each echo/connect run")
     p.add_argument("--sizes", type=_ints, help="echo message sizes in bytes, e.g. 64,1024")
     p.add_argument("--conns", type=_ints, help="echo connection counts, e.g. 1,10,100")
+    p.add_argument("--unix-sizes", type=_ints, help="message sizes of the echo over UNIX sockets, e.g. 1024,65536")
+    p.add_argument("--unix-conns", type=_ints, help="connection counts of the echo over UNIX sockets, e.g. 10")
     p.add_argument("--connect-conns", type=int, help="concurrent slots of the short-lived connections workload")
     p.add_argument("--web-conns", type=_ints, help="keep-alive connection counts of the twisted.web workload, e.g. 1,10,100")
     p.add_argument("--timers", type=int, help="timers per timers run")
@@ -77,6 +79,7 @@ def config_from(args):
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     return plan.make_config(mode, runs=args.runs, duration=args.duration, warmup=args.warmup, sizes=args.sizes,
                             conns=args.conns, connect_conns=args.connect_conns, web_conns=args.web_conns,
+                            unix_sizes=args.unix_sizes, unix_conns=args.unix_conns,
                             timers=args.timers,
                             idle_conns=args.idle_conns, framing_seconds=args.framing_seconds,
                             workloads=args.only, impls=args.impls)
