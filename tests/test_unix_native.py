@@ -560,3 +560,53 @@ def test_closed_descriptor_loses_the_connection(reactor):
     run_until(reactor, lambda: client.reason is not None)
     assert client.reason.check(error.ConnectionLost)
     f.close()
+
+
+# ---- memory ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["lose", "abort", "descriptor"])
+def test_connection_objects_are_freed_without_the_garbage_collector(reactor, how):
+    """No reference cycles per UNIX connection: transport, protocols, factory and connector are
+    freed by reference counting alone (also with descriptors queued when it is aborted)."""
+    import weakref
+    path = socket_path()
+    reactor.listenUNIX(path, Factory.forProtocol(Collect))
+    refs = {}
+    done = []
+    f = tempfile.TemporaryFile()
+
+    class Client(Protocol):
+        def connectionMade(self):
+            refs["protocol"] = weakref.ref(self)
+            refs["transport"] = weakref.ref(self.transport)
+            if how == "descriptor":
+                self.transport.sendFileDescriptor(f.fileno())
+                self.transport.abortConnection()
+            elif how == "abort":
+                self.transport.abortConnection()
+            else:
+                self.transport.write(b"bye")
+                self.transport.loseConnection()
+
+    class CF(ClientFactory):
+        protocol = Client
+
+        def clientConnectionLost(self, connector, reason):
+            done.append(reason)
+
+    gc.disable()
+    try:
+        factory = CF()
+        refs["factory"] = weakref.ref(factory)
+        connector = reactor.connectUNIX(path, factory)
+        refs["connector"] = weakref.ref(connector)
+        del factory, connector
+        run_until(reactor, lambda: done)
+        for _ in range(3):
+            reactor.iterate(0)
+        done.clear()
+        alive = [name for name, ref in refs.items() if ref() is not None]
+        assert alive == []
+    finally:
+        gc.enable()
+        f.close()
