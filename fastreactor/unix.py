@@ -9,6 +9,7 @@ Addresses are a path (str or bytes, stored as bytes as Twisted's UNIXAddress sto
 Linux, an abstract-namespace name: bytes or str starting with a NUL byte. An abstract name has
 no file, so `mode`, the lock file and removing the socket file do not apply to it.
 """
+import errno
 import os
 import socket
 import stat
@@ -20,6 +21,9 @@ from fastreactor._stream import Connector as StreamConnector
 from fastreactor._stream import ListeningPort
 
 __all__ = ["Port", "Connector", "Connecting", "unix_name", "is_abstract", "MAX_NAME_LENGTH"]
+
+CONNECT_RETRY_DELAY = 0.01
+"""Seconds between connection attempts while the listener's backlog is full (EAGAIN)."""
 
 MAX_NAME_LENGTH = 108 if sys.platform.startswith("linux") else 104
 """The size of sockaddr_un's sun_path here: the longest name (in bytes, an abstract name's
@@ -199,12 +203,42 @@ class Connecting(StreamConnecting):
         self.socket = sock
         self.reactor.callLater(0, self.startConnecting, sock, self.address)
 
+    _retry = None
+
     def startConnecting(self, sock, address):
         if self.socket is not sock:
             sock.close()
             return
         self.socket = None
         super().startConnecting(sock, address)
+
+    def doConnect(self):
+        """Connect; a UNIX connect completes at once or fails, except that a listener whose
+        backlog is full says EAGAIN. An unconnected UNIX socket is always writable, so waiting
+        for writability would spin: try again after CONNECT_RETRY_DELAY instead (until connected,
+        refused, or the connector's timeout)."""
+        self._retry = None
+        if self.connector is None or self.disconnected:
+            return None
+        err = self.socket.connect_ex(self.realAddress)
+        if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINPROGRESS, errno.EALREADY, errno.EINTR):
+            self.reactor.removeWriter(self)
+            self._retry = self.reactor.callLater(CONNECT_RETRY_DELAY, self.doConnect)
+            return None
+        if err not in (0, errno.EISCONN):
+            self.failIfNotConnected(self.reactor._api.getConnectError((err, os.strerror(err))))
+            return None
+        self.connectDone()
+        return None
+
+    doWrite = doConnect
+    doRead = doConnect
+
+    def failIfNotConnected(self, err):
+        retry, self._retry = self._retry, None
+        if retry is not None and retry.active():
+            retry.cancel()
+        super().failIfNotConnected(err)
 
     def _peerAddress(self):
         """The address connected to, as given (what Twisted's UNIX client reports)."""

@@ -610,3 +610,37 @@ def test_connection_objects_are_freed_without_the_garbage_collector(reactor, how
     finally:
         gc.enable()
         f.close()
+
+
+def test_full_backlog_waits_without_spinning_then_connects_or_times_out(reactor):
+    """A UNIX listener with a full backlog makes connect() say EAGAIN (it does not wait in the
+    kernel as TCP does): the attempt retries without busy-looping, connects once the listener
+    accepts, and otherwise fails with TimeoutError."""
+    import time
+    path = socket_path()
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(0)
+    fillers = []
+    while True:
+        c = socket.socket(socket.AF_UNIX)
+        c.setblocking(False)
+        fillers.append(c)
+        if c.connect_ex(path) != 0:
+            break
+    f = Outcome()
+    reactor.connectUNIX(path, f, timeout=0.6)
+    cpu = time.process_time()
+    run_until(reactor, lambda: f.failed is not None)
+    assert f.failed.check(error.TimeoutError)
+    assert time.process_time() - cpu < 0.3          # mostly asleep, not spinning for 0.6 s
+    f = Outcome()
+    reactor.connectUNIX(path, f, timeout=5)
+    for _ in range(5):
+        reactor.iterate(0.02)
+    assert not f.made and f.failed is None
+    listener.setblocking(False)
+    accepted = [listener.accept()[0]]               # room in the backlog again
+    run_until(reactor, lambda: f.made)
+    for s in fillers + accepted + [listener]:
+        s.close()
