@@ -7,7 +7,7 @@ SERVERS = os.path.join(HERE, "servers")
 INPROC = os.path.join(HERE, "inproc")
 
 # Display order; the first two are "ours", the rest are the peers.
-ORDER = ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop", "c")
+ORDER = ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop", "rloop", "aiofastnet", "c")
 OURS = ("fastreactor", "fastreactor-twisted")
 PEERS = ("uvloop", "twisted")  # every figure of ours is also given relative to these
 
@@ -17,6 +17,8 @@ DESCRIPTION = {
     "twisted": "Twisted %s epoll reactor",
     "asyncio": "asyncio default event loop (selector/epoll)",
     "uvloop": "uvloop",
+    "rloop": "rloop, an asyncio event loop written in Rust",
+    "aiofastnet": "aiofastnet's Cython TCP transports on a uvloop event loop",
     "c": "plain C epoll echo server (the floor)",
 }
 
@@ -26,6 +28,8 @@ SERVER_SCRIPT = {
     "twisted": "echo_twisted.py",
     "asyncio": "echo_asyncio.py",
     "uvloop": "echo_uvloop.py",
+    "rloop": "echo_rloop.py",
+    "aiofastnet": "echo_aiofastnet.py",
 }
 
 # twisted.web hello world: the same Site on fastreactor.twisted and on Twisted's epoll reactor.

@@ -42,5 +42,5 @@ def describe():
         "kernel": "%s %s" % (platform.system(), platform.release()),
         "python": "%s %s" % (platform.python_implementation(), platform.python_version()),
         "python_executable": sys.executable,
-        "versions": {m: version_of(m) for m in ("fastreactor", "twisted", "uvloop")},
+        "versions": {m: version_of(m) for m in ("fastreactor", "twisted", "uvloop", "rloop", "aiofastnet")},
     }

@@ -65,6 +65,12 @@ class ReactorMixin:
         self.startRunning(installSignalHandlers=installSignalHandlers)
         try:
             self._mainLoop()
+        except BaseException:
+            # KeyboardInterrupt/SystemExit from a callback ends run(); the reactor is left as
+            # crash() leaves it, so it can run again.
+            if self._started:
+                self.crash()
+            raise
         finally:
             if self._signals is not None:
                 self._signals.uninstall()

@@ -377,12 +377,17 @@ class Connector:
         return self.factory.buildProtocol(addr)
 
     def connectionFailed(self, reason):
+        """The attempt failed: clientConnectionFailed, then doStop unless the factory connected
+        again. If clientConnectionFailed raises, the factory is still stopped (and the error
+        goes on to be logged by whoever called): Twisted would call it a second time instead."""
         self.cancelTimeout()
         self.transport = None
         self.state = "disconnected"
-        self.factory.clientConnectionFailed(self, reason)
-        if self.state == "disconnected":
-            self.stopFactory()
+        try:
+            self.factory.clientConnectionFailed(self, reason)
+        finally:
+            if self.state == "disconnected":
+                self.stopFactory()
 
     def connectionLost(self, reason):
         self.state = "disconnected"

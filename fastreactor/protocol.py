@@ -1,9 +1,9 @@
 """Protocols and factories: the classes users subclass, with Twisted's names and semantics.
 
-A factory builds one protocol per connection (``buildProtocol``); the reactor then calls
-``protocol.makeConnection(transport)``, ``dataReceived(data)`` for each chunk read and, once,
-``connectionLost(reason)``. Client factories also hear about the connection attempt through
-``startedConnecting``, ``clientConnectionFailed`` and ``clientConnectionLost``.
+A factory builds one protocol per connection (`buildProtocol`); the reactor then calls
+`protocol.makeConnection(transport)`, `dataReceived(data)` for each chunk read and, once,
+`connectionLost(reason)`. Client factories also hear about the connection attempt through
+`startedConnecting`, `clientConnectionFailed` and `clientConnectionLost`.
 """
 import logging
 import random
@@ -138,6 +138,11 @@ class ReconnectingClientFactory(ClientFactory):
     After a failure or a lost connection it waits `delay` seconds (starting at `initialDelay`,
     jittered by `jitter`, multiplied by `factor` each time up to `maxDelay`) and connects again, at
     most `maxRetries` times if set. Call resetDelay() once connected; stopTrying() gives up.
+
+    The wait is scheduled on `clock` if it is set (tests set a fake clock), else on the reactor
+    of the connector being retried (so a factory used with a reactor made by
+    `fastreactor.Reactor()` retries on that reactor), else on the global reactor. Twisted's
+    version has no per-connector reactor and always falls back to its global reactor.
     """
 
     maxDelay = 3600
@@ -186,11 +191,20 @@ class ReconnectingClientFactory(ClientFactory):
             self._callID = None
             connector.connect()
 
-        if self.clock is None:
-            from fastreactor import reactor
-            self.clock = reactor
-        self._callID = self.clock.callLater(max(self.delay, 0), reconnector)
+        self._callID = self._clockFor(connector).callLater(max(self.delay, 0), reconnector)
         self.delay = min(self.delay * self.factor, self.maxDelay)
+
+    def _clockFor(self, connector):
+        """Where the retry of `connector` is scheduled: `clock` if set, else the connector's
+        reactor, else the global reactor (which then becomes `clock`, as in Twisted)."""
+        if self.clock is not None:
+            return self.clock
+        reactor = getattr(connector, "reactor", None)
+        if reactor is not None:
+            return reactor
+        from fastreactor import reactor
+        self.clock = reactor
+        return reactor
 
     def stopTrying(self):
         """Cancel a pending reconnection and any attempt in progress; no more retries."""

@@ -62,15 +62,26 @@
    static inline int kevent(int kq, const struct kevent *c, int nc, struct kevent *e, int ne, const struct timespec *t) { (void)kq; (void)c; (void)nc; (void)e; (void)ne; (void)t; errno = ENOSYS; return -1; }
 #endif
 
-/* Sends never raise SIGPIPE: MSG_NOSIGNAL on Linux, SO_NOSIGPIPE (set per socket) on BSDs. */
+/* Sends never raise SIGPIPE: MSG_NOSIGNAL on every send where the platform has it (Linux, FreeBSD),
+   and SO_NOSIGPIPE set once on every connected socket where the platform has that option (macOS,
+   the BSDs), since macOS has no MSG_NOSIGNAL on older releases. */
 #ifdef MSG_NOSIGNAL
 #  define FR_SEND_FLAGS MSG_NOSIGNAL
 #else
 #  define FR_SEND_FLAGS 0
 #endif
 
-static inline int fr_set_nosigpipe(int fd) {
 #ifdef SO_NOSIGPIPE
+#  define FR_HAVE_SO_NOSIGPIPE 1
+#else
+#  define FR_HAVE_SO_NOSIGPIPE 0
+#endif
+
+/* Set SO_NOSIGPIPE on `fd` where the platform has it; a no-op returning 0 elsewhere (Linux relies
+   on FR_SEND_FLAGS). Call it on every connected stream socket the engine sends on: accepted,
+   connected and adopted ones. -1 with errno set if setsockopt fails. */
+static inline int fr_set_nosigpipe(int fd) {
+#if FR_HAVE_SO_NOSIGPIPE
     int one = 1;
     return setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
 #else

@@ -7,6 +7,7 @@ cdef extern from "compat.h" nogil:
     int FR_HAVE_KQUEUE
     int FR_HAVE_EVENTFD
     int FR_SEND_FLAGS
+    int FR_HAVE_SO_NOSIGPIPE
     int FR_IOV_BATCH
 
     ctypedef unsigned int socklen_t

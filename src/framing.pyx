@@ -16,6 +16,7 @@ cdef extern from "string.h" nogil:
     void *memmem(const void *haystack, size_t haystacklen, const void *needle, size_t needlelen)
 
 from cpython.object cimport PyObject
+from cpython.buffer cimport PyObject_CheckBuffer
 
 cdef extern from "Python.h":
     object PyObject_VectorcallMethod(object name, PyObject **args, size_t nargsf, PyObject *kwnames)
@@ -119,8 +120,13 @@ cdef class FrameBuffer:
         return 0
 
     cdef int append(self, object data) except -1:
+        """Copy `data` (bytes, or a bytes-like object such as bytearray or memoryview, as Twisted's
+        `buffer + data` accepts) to the end; TypeError for anything else (a str, an int), with
+        the buffer unchanged."""
         if type(data) is not bytes:
-            data = bytes(data)
+            if not PyObject_CheckBuffer(data):
+                raise TypeError("data must be bytes, not %s" % (type(data).__name__,))
+            data = memoryview(data).tobytes()
         return self.append_raw(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))
 
     cdef int append_raw(self, const char *p, Py_ssize_t n) except -1:
@@ -363,8 +369,10 @@ cdef class LengthPrefixSplitter(FrameBuffer):
         prefix = protocol.prefixLength
         if fmt is not self.fmt or prefix != self.fmt_prefix:
             self.configure(fmt, prefix)
-        self.busy = True
+        # Before `busy` is set: bad input (TypeError) must not leave the parser marked busy,
+        # or every later chunk would only be appended.
         self.receive_chunk(data)
+        self.busy = True
         try:
             while self.end - self.start >= prefix and not protocol.paused:
                 p = <const unsigned char *>self.buf + self.start

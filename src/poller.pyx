@@ -4,16 +4,85 @@ from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
 from compat cimport *
 
-cdef int wait_milliseconds(double timeout):
+# The longest single wait, in seconds (about 23 days): a timer further away (callLater(sys.maxsize))
+# wakes the loop once in a while instead of overflowing the conversion to the syscall's type.
+cdef double MAX_WAIT_SECONDS = 2000000.0
+
+
+cdef int wait_milliseconds(double timeout) noexcept:
+    """A wait of `timeout` seconds for epoll_wait/poll: -1 (block) if negative, clamped to
+    MAX_WAIT_SECONDS, rounded up so a timer is never woken for a fraction of a millisecond early;
+    NaN does not wait."""
     if timeout < 0:
         return -1
-    if timeout > 2000000.0:
-        return 2000000000
-    # Round up so a timer is never woken for a fraction of a millisecond early.
+    if timeout != timeout:
+        return 0
+    if timeout > MAX_WAIT_SECONDS:
+        timeout = MAX_WAIT_SECONDS
     cdef int ms = <int>(timeout * 1000.0)
     if <double>ms < timeout * 1000.0:
         ms += 1
     return ms
+
+
+cdef bint timespec_for_timeout(double timeout, timespec *ts) noexcept:
+    """Fill `ts` with a wait of `timeout` seconds for kevent (and select): False (block, `ts`
+    untouched) if negative; clamped to MAX_WAIT_SECONDS before the conversion (a larger double
+    does not fit a time_t/long); the nanoseconds rounded up and kept below one second; NaN does
+    not wait."""
+    cdef long sec, nsec
+    if timeout < 0:
+        return False
+    if timeout != timeout:
+        timeout = 0.0
+    if timeout > MAX_WAIT_SECONDS:
+        timeout = MAX_WAIT_SECONDS
+    sec = <long>timeout
+    nsec = <long>((timeout - <double>sec) * 1e9)
+    if <double>nsec < (timeout - <double>sec) * 1e9:
+        nsec += 1
+    if nsec >= 1000000000:
+        sec += 1
+        nsec = 0
+    ts.tv_sec = sec
+    ts.tv_nsec = nsec
+    return True
+
+
+def _wait_milliseconds(timeout):
+    """Test hook: what epoll and poll wait for a poll timeout of `timeout` seconds."""
+    return wait_milliseconds(timeout)
+
+
+def _timespec_for_timeout(timeout):
+    """Test hook: the (seconds, nanoseconds) kevent waits for a poll timeout of `timeout`
+    seconds, or None for a blocking wait."""
+    cdef timespec ts
+    if not timespec_for_timeout(timeout, &ts):
+        return None
+    return (ts.tv_sec, ts.tv_nsec)
+
+
+def _timeval_for_timeout(timeout):
+    """Test hook: the (seconds, microseconds) select waits for a poll timeout of `timeout`
+    seconds, or None for a blocking wait."""
+    cdef timeval tv
+    if not timeval_for_timeout(timeout, &tv):
+        return None
+    return (tv.tv_sec, tv.tv_usec)
+
+
+cdef bint timeval_for_timeout(double timeout, timeval *tv) noexcept:
+    """As timespec_for_timeout, in microseconds (rounded up) for select."""
+    cdef timespec ts
+    if not timespec_for_timeout(timeout, &ts):
+        return False
+    tv.tv_sec = ts.tv_sec
+    tv.tv_usec = (ts.tv_nsec + 999) // 1000
+    if tv.tv_usec >= 1000000:
+        tv.tv_sec += 1
+        tv.tv_usec = 0
+    return True
 
 
 cdef class Poller:
@@ -192,9 +261,7 @@ cdef class KqueuePoller(Poller):
         cdef timespec ts
         cdef timespec *tsp = NULL
         cdef int n, i
-        if timeout >= 0:
-            ts.tv_sec = <long>timeout
-            ts.tv_nsec = <long>((timeout - <double>ts.tv_sec) * 1e9)
+        if timespec_for_timeout(timeout, &ts):
             tsp = &ts
         with nogil:
             n = kevent(self.kq, NULL, 0, self.buffer, self.max_events, tsp)
@@ -344,9 +411,7 @@ cdef class SelectPoller(Poller):
         cdef timeval tv
         cdef timeval *tvp = NULL
         cdef int n, fd, count = 0, ev
-        if timeout >= 0:
-            tv.tv_sec = <long>timeout
-            tv.tv_usec = <long>((timeout - <double>tv.tv_sec) * 1e6)
+        if timeval_for_timeout(timeout, &tv):
             tvp = &tv
         with nogil:
             n = select(self.max_fd + 1, &r, &w, NULL, tvp)

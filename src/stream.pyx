@@ -507,6 +507,11 @@ cdef class StreamTransport(Handle):
         """The descriptor, or -1 once closed."""
         return self.fd
 
+    @property
+    def reactor(self):
+        """The reactor (loop) this transport runs on, as Twisted's transports have it."""
+        return self.loop
+
     def logPrefix(self):
         protocol = self.protocol
         return type(protocol).__name__ if protocol is not None else type(self).__name__

@@ -65,7 +65,7 @@ def test_every_row_is_present(tiny_run):
                     continue
                 assert (workload, case["id"], name) in measured, (workload, case["id"], name)
     # the table names every implementation, measured or not
-    for name in ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop", "c"):
+    for name in ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop", "rloop", "aiofastnet", "c"):
         assert name in proc.stdout
 
 
@@ -73,7 +73,8 @@ def test_peers_that_are_installed_are_measured(tiny_run):
     """Only what cannot be imported may be reported as not available: the floor always runs."""
     _, result = tiny_run
     expected = {"c": True, "twisted": importable("twisted.internet.epollreactor"), "asyncio": True,
-                "uvloop": importable("uvloop"), "fastreactor": fastreactor_ready()}
+                "uvloop": importable("uvloop"), "rloop": importable("rloop"),
+                "aiofastnet": importable("aiofastnet", "uvloop"), "fastreactor": fastreactor_ready()}
     for name, available in expected.items():
         if available:
             for workload in ("echo", "connect", "idle"):

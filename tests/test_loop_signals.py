@@ -34,8 +34,11 @@ CHILD = textwrap.dedent("""
 
 def run_child_and_signal(poller, signum):
     """Start the child on `poller`, wait for 'ready', send `signum`; return (exit code, lines)."""
+    # The child starts with SIGINT at its default even if this run ignores it (as `nohup ... &`
+    # does): the reactor, like Twisted's, leaves an ignored SIGINT alone.
     child = subprocess.Popen([sys.executable, "-c", CHILD, poller], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
+                             stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir(),
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         ready = child.stdout.readline()
         assert ready.strip() == "ready", (ready, child.stderr.read() if child.poll() is not None else "")

@@ -6,6 +6,13 @@ collect them here. Twisted's modules that test with the global reactor (or none)
 with FastReactor installed as the global reactor.
 
 Every test that is skipped on FastReactor but not on EPollReactor is listed in SKIPS with its reason.
+`python tools/conformance_skips.py` runs these suites on both reactors and lists any that is not
+(see tests/README.md); run it after adding a module to MODULES. A ReactorBuilder class whose
+`requiredInterfaces` FastReactor does not provide is skipped with the reason in NOT_YET, and
+collection fails for a missing interface that NOT_YET does not name, so nothing skips silently.
+
+Twisted's `TestCase.mktemp()` makes its directories under the current directory (trial runs in
+`_trial_temp/`); here every test runs with a fresh temporary directory as its current directory.
 
 FR_CONFORMANCE_REACTOR=twisted.internet.epollreactor.EPollReactor runs the same suites on Twisted's
 epoll reactor, for comparison (nothing is skipped then but what Twisted itself skips).
@@ -18,6 +25,7 @@ import pytest
 
 pytest.importorskip("twisted")
 
+from twisted.internet import interfaces  # noqa: E402
 from twisted.internet.test import reactormixins  # noqa: E402
 from twisted.trial.unittest import SynchronousTestCase  # noqa: E402
 
@@ -38,16 +46,44 @@ MODULES = [
     # (UNIX datagram sockets are the UDP work, not here), which Twisted's builder skips as
     # "does not provide" until FastReactor declares it.
     "twisted.internet.test.test_unix",
+    "twisted.internet.test.test_tls",
     # Older suites that run on the global reactor (FastReactor, installed here).
     "twisted.test.test_internet",
     "twisted.test.test_tcp",
     "twisted.test.test_unix",
 ]
 
+# Reactor interfaces FastReactor does not provide yet -> why (the issue that adds them). An entry
+# only applies while the interface is missing: once FastReactor declares it (say IReactorUDP), the
+# tests listed below with needs(IReactorUDP) and the ReactorBuilder classes requiring it run.
+NOT_YET = {
+    interfaces.IReactorSSL: "IReactorSSL: issue 11 (TLS), not built yet",
+    interfaces.IReactorUNIXDatagram: "IReactorUNIXDatagram: issue 17 (datagrams), not built yet",
+    interfaces.IReactorProcess: "IReactorProcess: issue 13 (child processes), not built yet",
+    interfaces.IReactorUDP: "IReactorUDP: issue 17 (datagrams), not built yet",
+    interfaces.IReactorMulticast: "IReactorMulticast: issue 17 (datagrams), not built yet",
+}
+
+
+class needs:
+    """A SKIPS entry that applies only while FastReactor does not provide `interface`.
+
+    `why` overrides NOT_YET's reason (for a test that Twisted skips for want of something the same
+    issue brings, e.g. `ITLSTransport` on TCP transports with `IReactorSSL`)."""
+
+    def __init__(self, interface, why=None):
+        self.interface = interface
+        self.why = why or NOT_YET[interface]
+
+    def applies(self):
+        return not self.interface.implementedBy(FastReactor)
+
+
 _PORT_RANGE = (
     "DESIGN: asserts the text of CPython's socket-module error for an out-of-range port, raised "
     "late by connect_ex/getaddrinfo; fastreactor refuses the port at the call with ValueError "
     "(bad arguments fail at the call), which the endpoint turns into the same errback.")
+_STARTTLS = "ITLSTransport (startTLS on a TCP transport): issue 11 (TLS), not built yet"
 # Test id (ClassName.test_method, or ClassName.* for a whole class, class names as collected
 # here) -> why it cannot pass on FastReactor. "ENGINE:" entries are engine bugs to fix (then
 # remove the entry); "DESIGN:" entries are deliberate differences.
@@ -75,19 +111,20 @@ SKIPS = {
         "DESIGN: listens with a factory that has no buildProtocol; fastreactor refuses a factory "
         "lacking a method the reactor will call at the call (TypeError naming it). The port's "
         "repr, listening and not, is checked in tests/test_unix_twisted.py."),
+    # Twisted skips these itself on a reactor without the interface; the reason is ours here.
+    "PortStringificationTests.testSSL": needs(interfaces.IReactorSSL),
+    "PortStringificationTests.testUDP": needs(interfaces.IReactorUDP),
+    "ResolveTests.testChildResolve": needs(interfaces.IReactorProcess),
+    "TCP4ClientTestsBuilder_FastReactorTests.test_badContext": needs(interfaces.IReactorSSL, _STARTTLS),
+    "TCP6ClientTestsBuilder_FastReactorTests.test_badContext": needs(interfaces.IReactorSSL, _STARTTLS),
+    # These make a dead lock owner by running a child Python (twisted.internet.utils.
+    # getProcessValue -> spawnProcess); the takeover of a dead process's lock and socket is tested
+    # without a child in tests/test_unix_native.py.
+    "UnixSocketTests.test_uncleanServerSocketLocking": needs(interfaces.IReactorProcess),
+    "UnixSocketTests.test_connectToUncleanServer": needs(interfaces.IReactorProcess),
+    # twisted.test.test_unix's datagram half (Twisted skips the class on a reactor without it).
+    "DatagramUnixSocketTests.*": needs(interfaces.IReactorUNIXDatagram),
 }
-
-if not hasattr(FastReactor, "spawnProcess"):
-    # These leave an unclean socket behind by running a child Python through
-    # twisted.internet.utils.getProcessValue, i.e. IReactorProcess.spawnProcess, which this branch
-    # of FastReactor does not have (processes are another branch's work); they run as soon as it
-    # does. The same takeover of a dead process's lock and socket is tested without a child in
-    # tests/test_unix_native.py.
-    for _test in ("test_uncleanServerSocketLocking", "test_connectToUncleanServer"):
-        SKIPS["UnixSocketTests." + _test] = (
-            "WAITS FOR IReactorProcess: needs reactor.spawnProcess (getProcessValue) to make a "
-            "dead lock owner")
-
 
 def _install_global_reactor():
     """Make the global reactor a FastReactor (the suites' plain TestCases use the global one)."""
@@ -136,24 +173,62 @@ def _skip(cls, method, reason):
     setattr(cls, method, unittest.skip(reason)(skipped))
 
 
+def _missing_interfaces(cls):
+    """NOT_YET's reasons for the `requiredInterfaces` of ReactorBuilder class `cls` that FastReactor
+    lacks (Twisted would skip the whole class, saying only which interface is missing)."""
+    reasons = []
+    for interface in getattr(cls, "requiredInterfaces", None) or ():
+        if interface.implementedBy(FastReactor):
+            continue
+        if interface not in NOT_YET:
+            raise LookupError("%s requires %s, which FastReactor lacks and NOT_YET does not explain"
+                              % (cls.__name__, interface.__name__))
+        reasons.append(NOT_YET[interface])
+    return reasons
+
+
 def _apply_skips(classes):
-    """Subclass each class with entries in SKIPS, its listed tests replaced by skipped ones."""
+    """Subclass each class with entries in SKIPS (or a required interface FastReactor lacks), its
+    listed tests replaced by skipped ones."""
     if REACTOR != FAST:
         return classes
     by_class = {}
     for test_id, reason in SKIPS.items():
         class_name, method = test_id.split(".")
+        if isinstance(reason, needs):
+            if not reason.applies():
+                continue
+            reason = reason.why
         by_class.setdefault(class_name, []).append((method, reason))
+    for class_name, cls in classes.items():
+        missing = _missing_interfaces(cls)
+        if missing:
+            by_class.setdefault(class_name, []).append(("*", "; ".join(missing)))
     for class_name, entries in by_class.items():
         cls = classes.get(class_name)
         if cls is None:
             raise LookupError("SKIPS names %s, which the suites no longer have" % (class_name,))
-        cls = classes[class_name] = type(class_name, (cls,), {"__module__": __name__})
+        namespace = {"__module__": __name__}
+        if getattr(cls, "__unittest_skip__", False):
+            # Twisted skipped the whole class (its own skipIf): the first entry's reason replaces its.
+            namespace["__unittest_skip_why__"] = entries[0][1]
+        cls = classes[class_name] = type(class_name, (cls,), namespace)
         for method, reason in entries:
             names = [n for n in dir(cls) if n.startswith("test")] if method == "*" else [method]
             for name in names:
+                if not hasattr(cls, name):
+                    raise LookupError("SKIPS names %s.%s, which the suites no longer have"
+                                      % (class_name, name))
                 _skip(cls, name, reason)
     return classes
+
+
+@pytest.fixture(autouse=True)
+def _in_a_temporary_directory(tmp_path, monkeypatch):
+    """Run each test in its own temporary directory: Twisted's `mktemp()` and the `_trial_temp`-
+    relative paths of its suites then land there, not in the directory pytest was started from."""
+    monkeypatch.chdir(tmp_path)
+
 
 for _name, _cls in _apply_skips(_collect()).items():
     globals()[_name] = _cls

@@ -13,6 +13,7 @@ from twisted.internet.interfaces import (
     IReactorPluggableNameResolver,
     IReactorPluggableResolver,
     IReactorSocket,
+    IReactorSSL,
     IReactorTCP,
     IReactorThreads,
     IReactorTime,
@@ -26,16 +27,18 @@ from fastreactor._base import ReactorMixin
 from fastreactor.twisted._api import twisted_api
 from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
 from fastreactor.twisted._tcp import TCPConnector, TCPTransport, TwistedTCPPort
+from fastreactor.twisted._tls import SSLReactorMixin
 from fastreactor.twisted._unix import TwistedUNIXReactorMixin
 
 # The engine's timers are Twisted's IDelayedCall (cancel, reset, delay, active, getTime).
 classImplements(_core.DelayedCall, IDelayedCall)
 
 
-@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorFDSet,
+@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorSSL, IReactorFDSet,
              IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver)
 @implementer(IReactorUNIX)
-class FastReactor(PluggableResolverMixin, TwistedUNIXReactorMixin, ReactorMixin, _core.Loop):
+class FastReactor(SSLReactorMixin, PluggableResolverMixin, TwistedUNIXReactorMixin, ReactorMixin,
+                  _core.Loop):
     """A Twisted reactor on fastreactor's compiled engine.
 
     FastReactor(poller=None): `poller` is one of fastreactor.available_pollers(); None takes

@@ -17,12 +17,14 @@ from twisted.internet.interfaces import (
     IReadWriteDescriptor,
     ISystemHandle,
     ITCPTransport,
+    ITLSTransport,
 )
 from twisted.internet.tcp import _Binding, makeBinding
 from twisted.python import log, reflect
 
 from fastreactor import _core
 from fastreactor.tcp import Connecting, Connector, Port, numeric_ipv6
+from fastreactor.twisted._tls import TLSStartedMixin, start_tls
 
 
 def _log_prefix(protocol):
@@ -40,8 +42,8 @@ def _twisted_host(sockaddr):
     return sockaddr[0]
 
 
-@implementer(ITCPTransport, ISystemHandle, IConsumer, IPushProducer, IHalfCloseableDescriptor,
-             IReadWriteDescriptor, ILoggingContext)
+@implementer(ITCPTransport, ITLSTransport, ISystemHandle, IConsumer, IPushProducer,
+             IHalfCloseableDescriptor, IReadWriteDescriptor, ILoggingContext)
 class TCPTransport(_core.TCPConnection):
     """A connected TCP socket: the compiled transport, declaring Twisted's transport interfaces.
 
@@ -53,17 +55,21 @@ class TCPTransport(_core.TCPConnection):
 
     # Slots rather than an instance dict: about 150 bytes less per connection. "__dict__" stays
     # available (made on first use) for code that hangs its own attributes on a transport.
-    __slots__ = ("sessionno", "server", "logstr", "_adoptedOnPort", "__dict__")
+    __slots__ = ("sessionno", "server", "logstr", "_adoptedOnPort", "_tlsClientDefault", "__dict__")
+
+    TLS = False     # True once startTLS ran (Twisted's flag; ISSLTransport is the better test)
 
     def __init__(self, loop, fd, family, peer=None):
         _core.TCPConnection.__init__(self, loop, fd, family, peer)
         self.sessionno = 0
         self.server = None
         self.logstr = "Uninitialized"
+        self._tlsClientDefault = False
         self._adoptedOnPort = None   # the local port number, for an adoptStreamConnection transport
 
     def _attach(self, protocol):
         prefix = _log_prefix(protocol)
+        self._tlsClientDefault = self.connector is not None
         if self.connector is not None:
             self.logstr = "%s,client" % (prefix,)
         else:
@@ -94,6 +100,13 @@ class TCPTransport(_core.TCPConnection):
     def logPrefix(self):
         """ILoggingContext: the protocol's prefix and, for servers, session number and peer."""
         return self.logstr
+
+    def startTLS(self, ctx, normal=True):
+        """ITLSTransport: from now on, speak TLS with context factory `ctx` (Twisted's
+        IOpenSSLContextFactory or client connection creator). Bytes written before go out in
+        clear, those written after encrypted. `normal` True keeps the TCP roles (the connecting
+        side is the TLS client); False swaps them. The transport then provides ISSLTransport."""
+        start_tls(self, TLSStartedTCPTransport, ctx, normal)
 
     def stopReading(self):
         """Stop reading from the socket (as Twisted's FileDescriptor.stopReading)."""
@@ -131,6 +144,12 @@ class TCPTransport(_core.TCPConnection):
         """IHalfCloseableDescriptor: the engine reports a half-close to the protocol itself."""
 
 
+class TLSStartedTCPTransport(TLSStartedMixin, TCPTransport):
+    """A TCPTransport after startTLS: writes, closes and producers go through the TLS layer."""
+
+    __slots__ = ()
+
+
 @implementer(IListeningPort, ILoggingContext)
 class TwistedTCPPort(Port):
     """A listening TCP socket (IListeningPort) whose connections are TCPTransport objects.
@@ -138,6 +157,8 @@ class TwistedTCPPort(Port):
     `port` is a port number or a twisted.internet.tcp Binding (makeBinding): a number listens with
     SO_REUSEADDR, as Twisted does; a Binding says which of SO_REUSEADDR/SO_REUSEPORT to set.
     """
+
+    _type = "TCP"   # "TLS" for listenSSL's ports; only used in log lines, as in Twisted
 
     def __init__(self, port, factory, backlog=50, interface="", reactor=None, reusePort=False):
         if port is None or isinstance(port, int):
@@ -182,7 +203,7 @@ class TwistedTCPPort(Port):
     def connectionLost(self, reason):
         """Close the socket and stop the factory, logging the close as Twisted's tcp.Port does."""
         if self.connected:
-            log.msg("(TCP Port %s Closed)" % (self._realPortNumber,))
+            log.msg("(%s Port %s Closed)" % (self._type, self._realPortNumber))
         super().connectionLost(reason)
 
 
