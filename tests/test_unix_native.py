@@ -496,7 +496,6 @@ def test_file_descriptor_received_raising_closes_the_rest_and_loses_the_connecti
     raw.sendmsg([b"zz"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
                            __import__("array").array("i", [a.fileno(), a.fileno()]).tobytes())])
     raw.detach()
-    before_close = None
     run_until(reactor, lambda: server.reason is not None)
     assert server.reason.check(RuntimeError)
     taken = [e[1] for e in server.events if e[0] == "fd"]
@@ -507,7 +506,6 @@ def test_file_descriptor_received_raising_closes_the_rest_and_loses_the_connecti
     assert b.recv(10) == b""                        # the second was closed, not leaked
     b.close()
     assert any("fileDescriptorReceived" in r.getMessage() for r in caplog.records)
-    del before_close
 
 
 def test_many_descriptors_pause_a_streaming_producer(reactor):

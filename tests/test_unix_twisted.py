@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("twisted")
 
 from twisted.internet import defer, endpoints, protocol  # noqa: E402
+from twisted.internet.error import ConnectionDone  # noqa: E402
 from twisted.internet.interfaces import IFileDescriptorReceiver, IUNIXTransport  # noqa: E402
 from twisted.python import log  # noqa: E402
 from twisted.web import resource, server  # noqa: E402
@@ -20,6 +21,7 @@ from zope.interface import implementer  # noqa: E402
 
 import fastreactor  # noqa: E402
 from fastreactor.twisted import FastReactor  # noqa: E402
+from threaded_client import run_with_client  # noqa: E402
 
 
 @pytest.fixture(params=fastreactor.available_pollers())
@@ -34,30 +36,6 @@ def reactor(request):
 
 def socket_path():
     return os.path.join(tempfile.mkdtemp(prefix="fru"), "s")
-
-
-def run_with_client(reactor, client, timeout=15):
-    """Run `reactor` while `client()` runs in a thread; stop when it returns; re-raise its error."""
-    import threading
-    outcome = {}
-
-    def body():
-        try:
-            outcome["value"] = client()
-        except BaseException as e:
-            outcome["error"] = e
-        finally:
-            reactor.callFromThread(reactor.stop)
-
-    guard = reactor.callLater(timeout, reactor.stop)
-    reactor.callWhenRunning(threading.Thread(target=body, daemon=True).start)
-    reactor.run(installSignalHandlers=False)
-    if guard.active():
-        guard.cancel()
-    if "error" in outcome:
-        raise outcome["error"]
-    assert "value" in outcome, "the client did not finish in %ss" % timeout
-    return outcome["value"]
 
 
 class Hello(resource.Resource):
@@ -85,7 +63,7 @@ def test_web_on_listenUNIX_answers_curl(reactor):
             outputs.append((result.returncode, result.stdout, result.stderr))
         return outputs
 
-    outputs = run_with_client(reactor, client)
+    outputs = run_with_client(reactor, client, timeout=30)
     assert outputs[0][:2] == (0, b"hello /a/b"), outputs[0]
     assert outputs[1][:2] == (0, b"got 200000"), outputs[1]
 
@@ -210,8 +188,6 @@ def test_port_closed_from_its_factory_and_client_sees_connection_done(reactor):
     assert f.port.disconnected
     assert not os.path.exists(path)
 
-
-from twisted.internet.error import ConnectionDone  # noqa: E402
 
 
 # ---- Twisted's UNIX modules under trial ------------------------------------------------------------

@@ -24,7 +24,7 @@ from twisted.python import log, reflect
 
 from fastreactor import _core
 from fastreactor._unix_reactor import UNIXReactorMixin
-from fastreactor.unix import Connecting, Connector, Port, is_abstract
+from fastreactor.unix import Connecting, Connector, Port
 
 
 def _log_prefix(protocol):
