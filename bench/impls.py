@@ -52,11 +52,13 @@ TIMERS = ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop")
 FRAMING = ("fastreactor", "twisted")
 
 
-def server_command(name, bins, port=0):
-    """argv that starts NAME's echo server (it prints PORT/PID or UNAVAILABLE on its first line)."""
+def server_command(name, bins, port=0, unix=None):
+    """argv that starts NAME's echo server (it prints PORT/PID or UNAVAILABLE on its first line);
+    with `unix`, a path, the server listens on that UNIX stream socket instead (and says PORT 0)."""
+    where = "unix:" + unix if unix is not None else str(port)
     if name == "c":
-        return [bins["c_echo"], str(port)]
-    return [sys.executable, os.path.join(SERVERS, SERVER_SCRIPT[name]), str(port)]
+        return [bins["c_echo"], where]
+    return [sys.executable, os.path.join(SERVERS, SERVER_SCRIPT[name]), where]
 
 
 def udp_command(name, bins, port=0):

@@ -58,6 +58,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -138,14 +139,22 @@ static void raise_nofile(void) {
 }
 
 static struct sockaddr_in server_addr;
+static struct sockaddr_un server_unix;        /* with --unix PATH: connect there instead */
+static const char *opt_unix = NULL;
+
+static int server_family(void) { return opt_unix ? AF_UNIX : AF_INET; }
+static const struct sockaddr *server_sockaddr(void) {
+    return opt_unix ? (const struct sockaddr *)&server_unix : (const struct sockaddr *)&server_addr;
+}
+static socklen_t server_socklen(void) { return opt_unix ? sizeof server_unix : sizeof server_addr; }
 
 /* Start a non-blocking connect; returns the fd (connected or in progress) or -1. */
 static int start_connect(void) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(server_family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0 && errno != EINPROGRESS) {
+    if (!opt_unix) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, server_sockaddr(), server_socklen()) < 0 && errno != EINPROGRESS) {
         close(fd);
         return -1;
     }
@@ -192,6 +201,7 @@ static const char *opt_host = "127.0.0.1";
 static void usage(void) {
     fprintf(stderr,
             "usage: loadgen echo|http|connect|idle|udp --port P [--host H] [--conns N] [--size S]\n"
+            "               (or --unix PATH instead of --port: a UNIX stream socket)\n"
             "               [--duration SEC] [--warmup SEC] [--messages M]\n");
     exit(2);
 }
@@ -210,9 +220,16 @@ static void parse(int argc, char **argv) {
         else if (!strcmp(a, "--duration")) opt_duration = atof(v);
         else if (!strcmp(a, "--warmup")) opt_warmup = atof(v);
         else if (!strcmp(a, "--messages")) opt_messages = atoll(v);
+        else if (!strcmp(a, "--unix")) opt_unix = v;
         else usage();
     }
-    if (opt_port <= 0 || opt_conns <= 0 || opt_size == 0) usage();
+    if ((opt_port <= 0 && !opt_unix) || opt_conns <= 0 || opt_size == 0) usage();
+    if (opt_unix) {
+        if (strlen(opt_unix) >= sizeof server_unix.sun_path) usage();
+        memset(&server_unix, 0, sizeof server_unix);
+        server_unix.sun_family = AF_UNIX;
+        strcpy(server_unix.sun_path, opt_unix);
+    }
     memset(&server_addr, 0, sizeof server_addr);
     server_addr.sin_family = AF_INET;
     server_addr.sin_port = htons((uint16_t)opt_port);
@@ -419,12 +436,12 @@ static int run_closed_loop(int http) {
     int *fds = calloc((size_t)opt_conns, sizeof *fds);
     if (!fds) die("calloc");
     for (int i = 0; i < opt_conns; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = socket(server_family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) die("socket");
         if (fd >= max_fds) die("fd table");
         int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0) die("connect");
+        if (!opt_unix) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, server_sockaddr(), server_socklen()) < 0) die("connect");
         int flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) die("fcntl");
         fds[i] = fd;

@@ -26,8 +26,11 @@ COLUMNS = {
     "framing": [("rate", "msg/s", "int", True), ("mib_s", "MiB/s", "f1", True)],
 }
 
+COLUMNS["unix"] = COLUMNS["echo"]
+
 TITLES = {
     "echo": "Echo (closed loop, one message in flight per connection)",
+    "unix": "Echo over UNIX stream sockets (closed loop, one message in flight per connection)",
     "connect": "Short-lived connections (connect, 16 B echo, close)",
     "web": "twisted.web hello world (keep-alive GET /, one request in flight per connection)",
     "udp": "UDP echo (closed loop, one datagram in flight per client socket; lost = not answered in 200 ms)",

@@ -8,6 +8,7 @@ ERROR_TYPES = (
     "ReactorNotRestartable", "ReactorAlreadyRunning", "UnsupportedAddressFamily",
     "UnsupportedSocketType", "MessageLengthError", "InvalidAddressError", "MulticastJoinError",
     "ProcessDone", "ProcessTerminated", "ProcessExitedAlready",
+    "FileDescriptorOverrun", "BadFileError",    # UNIX sockets (descriptor passing, checkPID)
 )
 
 

@@ -42,6 +42,7 @@ MODULES = [
     "twisted.internet.test.test_tcp",
     "twisted.internet.test.test_protocol",
     "twisted.internet.test.test_base",
+    "twisted.internet.test.test_unix",     # UNIX stream and datagram sockets
     "twisted.internet.test.test_tls",
     "twisted.internet.test.test_udp",
     "twisted.internet.test.test_process",
@@ -49,8 +50,6 @@ MODULES = [
     "twisted.test.test_internet",
     "twisted.test.test_tcp",
     "twisted.test.test_udp",
-    # Only their datagram classes (see ONLY): fastreactor has no UNIX stream sockets yet.
-    "twisted.internet.test.test_unix",
     "twisted.test.test_unix",
 ]
 
@@ -59,7 +58,6 @@ MODULES = [
 # tests listed below with needs(IReactorUDP) and the ReactorBuilder classes requiring it run.
 NOT_YET = {
     interfaces.IReactorSSL: "IReactorSSL: issue 11 (TLS), not built yet",
-    interfaces.IReactorUNIX: "IReactorUNIX: issue 12 (UNIX stream sockets), not built yet",
     interfaces.IReactorUNIXDatagram: "IReactorUNIXDatagram: issue 17 (datagrams), not built yet",
     interfaces.IReactorUDP: "IReactorUDP: issue 17 (datagrams), not built yet",
     interfaces.IReactorMulticast: "IReactorMulticast: issue 17 (datagrams), not built yet",
@@ -80,11 +78,8 @@ class needs:
         return not self.interface.implementedBy(FastReactor)
 
 
-# Modules of which only some classes are collected (class name prefixes).
-ONLY = {
-    "twisted.internet.test.test_unix": ("UNIXDatagramTestsBuilder",),
-    "twisted.test.test_unix": ("DatagramUnixSocketTests",),
-}
+# Modules of which only some classes are collected (class name prefixes); none at present.
+ONLY = {}
 
 _PORT_RANGE = (
     "DESIGN: asserts the text of CPython's socket-module error for an out-of-range port, raised "
@@ -104,11 +99,32 @@ SKIPS = {
     "TCP4ClientTestsBuilder_FastReactorTests.test_connectPortUnderflow": _PORT_RANGE,
     "TCP6ClientTestsBuilder_FastReactorTests.test_connectPortOverflow": _PORT_RANGE,
     "TCP6ClientTestsBuilder_FastReactorTests.test_connectPortUnderflow": _PORT_RANGE,
+    "UNIXTestsBuilder_FastReactorTests.test_listenFailure": (
+        "DESIGN: makes listenUNIX fail by patching twisted.internet.base.BasePort."
+        "createInternetSocket, a private method of Twisted's own ports, which FastReactor's ports "
+        "do not use. That socket and bind errors become CannotListenError is tested in "
+        "tests/test_unix_native.py."),
+    "RealSocketTests.test_closePortInProtocolFactory": (
+        "DESIGN: asserts that listenUNIX returns an instance of twisted.internet.tcp.Port; "
+        "FastReactor's ports are its own IListeningPort classes. What the test then checks (a "
+        "port closed from its factory, client gets ConnectionDone) is tested in "
+        "tests/test_unix_twisted.py."),
+    "UnixSocketTests.test_reprWithNewStyleFactory": (
+        "DESIGN: listens with a factory that has no buildProtocol; fastreactor refuses a factory "
+        "lacking a method the reactor will call at the call (TypeError naming it). The port's "
+        "repr, listening and not, is checked in tests/test_unix_twisted.py."),
     # Twisted skips these itself on a reactor without the interface; the reason is ours here.
     "PortStringificationTests.testSSL": needs(interfaces.IReactorSSL),
     "PortStringificationTests.testUDP": needs(interfaces.IReactorUDP),
     "TCP4ClientTestsBuilder_FastReactorTests.test_badContext": needs(interfaces.IReactorSSL, _STARTTLS),
     "TCP6ClientTestsBuilder_FastReactorTests.test_badContext": needs(interfaces.IReactorSSL, _STARTTLS),
+    # These make a dead lock owner by running a child Python (twisted.internet.utils.
+    # getProcessValue -> spawnProcess); the takeover of a dead process's lock and socket is tested
+    # without a child in tests/test_unix_native.py.
+    "UnixSocketTests.test_uncleanServerSocketLocking": needs(interfaces.IReactorProcess),
+    "UnixSocketTests.test_connectToUncleanServer": needs(interfaces.IReactorProcess),
+    # twisted.test.test_unix's datagram half (Twisted skips the class on a reactor without it).
+    "DatagramUnixSocketTests.*": needs(interfaces.IReactorUNIXDatagram),
 }
 
 _NO_PYTHON_IN_CHILD = (

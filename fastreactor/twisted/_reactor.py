@@ -18,6 +18,7 @@ from twisted.internet.interfaces import (
     IReactorTCP,
     IReactorThreads,
     IReactorTime,
+    IReactorUNIX,
 )
 from twisted.internet.interfaces import IReactorMulticast, IReactorUDP, IReactorUNIXDatagram
 from twisted.python import log, threadable
@@ -33,6 +34,7 @@ from fastreactor.twisted._tcp import TCPConnector, TCPTransport, TwistedTCPPort
 from fastreactor.twisted._tls import TLS_AVAILABLE, SSLReactorMixin
 from fastreactor.twisted._udp import (ConnectedUNIXDatagramPort, UDPMulticastPort, UDPPort,
                                       UNIXDatagramPort)
+from fastreactor.twisted._unix import TwistedUNIXReactorMixin
 
 # The engine's timers are Twisted's IDelayedCall (cancel, reset, delay, active, getTime).
 classImplements(_core.DelayedCall, IDelayedCall)
@@ -40,9 +42,9 @@ classImplements(_core.DelayedCall, IDelayedCall)
 
 @implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorFDSet,
              IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver,
-             IReactorUDP, IReactorMulticast, IReactorUNIXDatagram, IReactorProcess)
-class FastReactor(SSLReactorMixin, PluggableResolverMixin, DatagramReactorMixin,
-                  TwistedProcessReactorMixin, ReactorMixin, _core.Loop):
+             IReactorUDP, IReactorMulticast, IReactorUNIXDatagram, IReactorProcess, IReactorUNIX)
+class FastReactor(SSLReactorMixin, PluggableResolverMixin, TwistedUNIXReactorMixin,
+                  DatagramReactorMixin, TwistedProcessReactorMixin, ReactorMixin, _core.Loop):
     """A Twisted reactor on fastreactor's compiled engine.
 
     FastReactor(poller=None): `poller` is one of fastreactor.available_pollers(); None takes
