@@ -72,7 +72,11 @@ class needs:
 
     def __init__(self, interface, why=None):
         self.interface = interface
-        self.why = why or NOT_YET[interface]
+        self._why = why
+
+    @property
+    def why(self):
+        return self._why or NOT_YET[self.interface]
 
     def applies(self):
         return not self.interface.implementedBy(FastReactor)
@@ -118,11 +122,6 @@ SKIPS = {
     "PortStringificationTests.testUDP": needs(interfaces.IReactorUDP),
     "TCP4ClientTestsBuilder_FastReactorTests.test_badContext": needs(interfaces.IReactorSSL, _STARTTLS),
     "TCP6ClientTestsBuilder_FastReactorTests.test_badContext": needs(interfaces.IReactorSSL, _STARTTLS),
-    # These make a dead lock owner by running a child Python (twisted.internet.utils.
-    # getProcessValue -> spawnProcess); the takeover of a dead process's lock and socket is tested
-    # without a child in tests/test_unix_native.py.
-    "UnixSocketTests.test_uncleanServerSocketLocking": needs(interfaces.IReactorProcess),
-    "UnixSocketTests.test_connectToUncleanServer": needs(interfaces.IReactorProcess),
     # twisted.test.test_unix's datagram half (Twisted skips the class on a reactor without it).
     "DatagramUnixSocketTests.*": needs(interfaces.IReactorUNIXDatagram),
 }
