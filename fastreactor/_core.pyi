@@ -1,5 +1,5 @@
 # Type stubs for the compiled engine fastreactor._core (built from src/*.pyx).
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple, final
 
 READ_CHUNK_SIZE: int
 ACCEPT_RETRY_DELAY: float
@@ -192,6 +192,7 @@ class TCPConnection(SocketStream):
 
 # ---- TLS (tls.pyx) ---------------------------------------------------------------------------------
 
+@final
 class TLSLayer:
     """The TLS session of one TCPConnection (its record layer); made by _useTLS/_prepareTLS."""
     tls_object: Any                 # the ssl.SSLObject until the connection ends, then None

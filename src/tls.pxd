@@ -1,3 +1,8 @@
+cimport cython
+
+
+# final: TCPConnection and the layer itself call its methods directly, not through a vtable.
+@cython.final
 cdef class TLSLayer:
     # The TLS session of one TCPConnection (its `tls` field; plain TCP has none): the public
     # ssl.SSLObject, its C object (`_sslobj`, whose methods are called without Python frames), the

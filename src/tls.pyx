@@ -33,7 +33,6 @@ cdef object SSLError = _stdlib_ssl.SSLError
 cdef object SSLWantReadError = _stdlib_ssl.SSLWantReadError
 cdef object SSLZeroReturnError = _stdlib_ssl.SSLZeroReturnError
 cdef object SSLEOFError = _stdlib_ssl.SSLEOFError
-cdef object MemoryBIO = _stdlib_ssl.MemoryBIO
 
 cdef enum:
     TLS_RECV_CHUNK = 65536      # ciphertext read from the socket per readiness
