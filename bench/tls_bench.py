@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cbuild  # noqa: E402
 
-IMPLS = ("fastreactor", "aiofastnet", "uvloop", "asyncio", "twisted")
+IMPLS = ("fastreactor", "fastreactor-twisted", "aiofastnet", "uvloop", "asyncio", "twisted")
 
 
 def build_loadgen():

@@ -82,10 +82,15 @@ def run_asyncio(cert, key, port, use_uvloop, use_aiofastnet=False):
     loop.run_forever()
 
 
-def run_twisted(cert, key, port):
+def run_twisted(cert, key, port, on_fastreactor=False):
+    """A Twisted TLS echo server (listenSSL with Twisted's CertificateOptions) on Twisted's epoll
+    reactor, or on FastReactor (the Twisted face: Twisted's TLS layer over the compiled TCP)."""
     try:
-        from twisted.internet import epollreactor
-        epollreactor.install()
+        if on_fastreactor:
+            from fastreactor.twisted import install
+        else:
+            from twisted.internet.epollreactor import install
+        install()
         from twisted.internet import protocol, reactor
         from twisted.internet import ssl as tssl
     except Exception as e:  # noqa: BLE001
@@ -118,6 +123,8 @@ def main():
         run_asyncio(cert, key, port, True, True)     # aiofastnet on uvloop
     elif impl == "twisted":
         run_twisted(cert, key, port)
+    elif impl == "fastreactor-twisted":
+        run_twisted(cert, key, port, on_fastreactor=True)
     else:
         serverlib.unavailable("unknown implementation %r" % impl)
 
