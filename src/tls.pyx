@@ -1,15 +1,15 @@
-# TLS: a record layer between a TCP socket and the shared StreamTransport (TLSLayer, the `tls` field
-# of a TCPConnection that carries TLS; a plain TCP connection has none and pays one pointer test per
-# raw I/O call). The write queue,
-# producers, half-close and the close ordering stay StreamTransport's; this layer only turns the
-# raw I/O into records. It drives the standard library's ssl.SSLObject over two ssl.MemoryBIOs
-# through their C objects (SSLObject._sslobj is _ssl._SSLSocket), so a record costs C calls and no
-# Python frame of ours or of ssl.py. Reads avoid SSLWantReadError (an exception per read costs as
-# much as decrypting a 1 KiB record) by tracking record boundaries in the ciphertext fed to the
-# incoming BIO: SSL_read is called only while a complete record is waiting. OpenSSL takes records
-# whole from the BIO and one SSL_read that returns data consumes at least one record (more when
-# non-application records, a session ticket or a key update, precede it; it then raises
-# SSLWantReadError once the BIO holds no complete record, which resets the count).
+# TLS: a record layer between a TCP socket and the shared StreamTransport. A TCPConnection that
+# carries TLS has a TLSLayer in its `tls` field; a plain one has None there and pays one pointer
+# test per raw I/O call (tcp.pyx). The write queue, producers, half-close and the close ordering
+# stay StreamTransport's; this layer only turns the raw I/O into records. It drives the standard
+# library's ssl.SSLObject over two ssl.MemoryBIOs through their C objects (SSLObject._sslobj is
+# _ssl._SSLSocket), so a record costs C calls and no Python frame of ours or of ssl.py. Reads avoid
+# SSLWantReadError (an exception per read costs as much as decrypting a 1 KiB record) by tracking
+# record boundaries in the ciphertext fed to the incoming BIO: SSL_read is called only while a
+# complete record is waiting. OpenSSL takes records whole from the BIO and one SSL_read that returns
+# data consumes at least one record (more when non-application records, a session ticket or a key
+# update, precede it; it then raises SSLWantReadError once the BIO holds no complete record, which
+# resets the count).
 #
 # Why the stdlib's SSLObject rather than OpenSSL called directly (dlsym on the libssl that _ssl
 # loaded, the SSL* taken out of _ssl's private structs, as aiofastnet does): measured with
