@@ -41,6 +41,8 @@ UDP_SCRIPT = {
     "uvloop": "udp_echo_uvloop.py",
 }
 
+UDP = tuple(UDP_SCRIPT) + ("c",)
+
 # twisted.web hello world: the same Site on fastreactor.twisted and on Twisted's epoll reactor.
 WEB_SCRIPT = {
     "fastreactor-twisted": "web_fastreactor_twisted.py",

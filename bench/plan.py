@@ -85,6 +85,8 @@ def participants(workload):
         return impls.FRAMING
     if workload == "web":
         return impls.WEB
+    if workload == "udp":
+        return impls.UDP
     return impls.ORDER
 
 
