@@ -1,10 +1,9 @@
 """IReactorSSL for the native face: listenSSL and connectSSL with an `ssl.SSLContext`, on the
-compiled TLS record layer (`_core.TLSConnection`, which is also every TCP transport's class, so
-`transport.startTLS(context)` works on any live TCP connection)."""
+compiled TLS record layer (`_core.TLSLayer`, attached to a `_core.TCPConnection`; any live TCP
+connection can also `transport.startTLS(context)`)."""
 import socket
 import ssl
 
-from fastreactor import _core
 from fastreactor._stream import require_methods
 from fastreactor.tcp import Connector, check_port_number
 
@@ -44,8 +43,7 @@ class ServerTLS:
 
     def __call__(self, loop, fd, family, address):
         transport = self.connection_class(loop, fd, family, address)
-        transport.handshakeTimeout = self.handshake_timeout
-        transport._prepareTLS(self.context, False)
+        transport._prepareTLS(self.context, False, None, self.handshake_timeout)
         return transport
 
 
@@ -60,9 +58,8 @@ class TLSConnector(Connector):
 
     def _makeTransport(self, fd, family):
         transport = super()._makeTransport(fd, family)
-        transport.handshakeTimeout = self.handshake_timeout
         try:
-            transport._prepareTLS(self.context, True, self.host)
+            transport._prepareTLS(self.context, True, self.host, self.handshake_timeout)
         except BaseException:
             transport.abortConnection()
             raise
@@ -76,7 +73,6 @@ class TLSReactorMixin:
     call gives its own `handshakeTimeout`.
     """
 
-    _connectionClass = _core.TLSConnection
     tlsHandshakeTimeout = 30.0
 
     def listenSSL(self, port, factory, contextFactory, backlog=50, interface="", handshakeTimeout=None):

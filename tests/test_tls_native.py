@@ -10,7 +10,7 @@ import weakref
 
 import pytest
 
-from fastreactor import protocol
+from fastreactor import _core, protocol
 from fastreactor import ssl as fssl
 from fastreactor.error import ConnectionAborted, ConnectionDone, ConnectionLost, TimeoutError
 
@@ -212,6 +212,40 @@ def test_default_handshake_timeout_is_30s(reactor, certs):
     assert reactor.tlsHandshakeTimeout == 30.0
     with pytest.raises(ValueError):
         reactor.listenSSL(0, protocol.Factory(), server_ctx(certs), handshakeTimeout=-1)
+
+
+def test_start_tls_handshake_uses_the_reactors_timeout(reactor, certs, spin):
+    # startTLS has no timeout argument: the reactor's tlsHandshakeTimeout bounds its handshake.
+    log = []
+    sf, _ = factories(log, server_kw=dict(on_made=lambda p: p.transport.startTLS(server_ctx(certs))))
+    reactor.tlsHandshakeTimeout = 0.3
+    port = reactor.listenTCP(0, sf, interface="127.0.0.1")
+    raw = socket.create_connection(("127.0.0.1", port.getHost().port))     # never speaks TLS
+    spin(reactor, lost(sf), timeout=5)
+    assert sf.protocols[0].reason.check(TimeoutError), sf.protocols[0].reason
+    raw.close()
+
+
+def test_plain_and_tls_connections_are_one_class_and_plain_carries_no_tls_state(reactor, certs, spin):
+    log = []
+    sf, cf = factories(log)
+    tls_sf, tls_cf = factories(log)
+    port = reactor.listenTCP(0, sf, interface="127.0.0.1")
+    tls_port = reactor.listenSSL(0, tls_sf, server_ctx(certs), interface="127.0.0.1")
+    reactor.connectTCP("127.0.0.1", port.getHost().port, cf)
+    reactor.connectSSL("127.0.0.1", tls_port.getHost().port, tls_cf, client_ctx(certs))
+    spin(reactor, lambda: cf.protocols and sf.protocols and tls_cf.protocols and tls_sf.protocols
+         and tls_cf.protocols[0].transport.getTLSInfo() is not None)
+    plain, tls = cf.protocols[0].transport, tls_cf.protocols[0].transport
+    assert type(plain) is type(tls) is _core.TCPConnection
+    assert not plain.TLS and plain.tls_object is None and plain.getTLSInfo() is None
+    assert tls.TLS and tls.tls_object is not None
+    # The TLS state lives in a separate object: a plain connection has one pointer more than any
+    # stream socket, not the TLS session's fields.
+    assert _core.TCPConnection.__basicsize__ <= _core.SocketStream.__basicsize__ + 8
+    for t in (plain, tls, sf.protocols[0].transport, tls_sf.protocols[0].transport):
+        t.abortConnection()
+    spin(reactor, lambda: lost(cf)() and lost(sf)() and lost(tls_cf)() and lost(tls_sf)())
 
 
 def blocking_tls_client(port, ctx, actions, host="localhost"):
