@@ -1,0 +1,78 @@
+"""Black hole: connectTCP to an address whose SYNs vanish (a static neighbour entry to a MAC nobody
+owns) fails with TimeoutError after `timeout`, through clientConnectionFailed, in Twisted's order;
+a ReconnectingClientFactory backs off as configured; nothing leaks per attempt."""
+import pytest
+
+from faultnet import BLACKHOLE_IP, NATIVE, TWISTED, TWISTED_FACE
+
+pytestmark = pytest.mark.faults
+
+
+def run_client(link, face):
+    link.blackhole(link.client_ns, BLACKHOLE_IP)
+    child = link.spawn(link.client_ns, "blackhole_client.py", face, BLACKHOLE_IP, name=face)
+    results = {name: child.expect(name, timeout=20) for name in ("order", "backoff", "leak")}
+    child.expect("done", timeout=5)
+    return results
+
+
+@pytest.fixture(scope="module")
+def oracle(request):
+    """Twisted's EPollReactor in the same black hole (one run shared by the module's tests)."""
+    from faultnet import Link, namespaces_unavailable
+    why = namespaces_unavailable()
+    if why:
+        pytest.skip(why)
+    made = Link()
+    try:
+        return run_client(made, TWISTED)
+    finally:
+        made.close()
+
+
+def shape(trace):
+    """A trace without its times."""
+    return [entry[:-1] for entry in trace]
+
+
+@pytest.mark.parametrize("face", [NATIVE, TWISTED_FACE])
+def test_blackhole(link, face, oracle):
+    got = run_client(link, face)
+
+    # One connectTCP: the same callbacks as Twisted, TimeoutError after `timeout` (1.0 s).
+    order = got["order"]["trace"]
+    assert shape(order) == shape(oracle["order"]["trace"])
+    assert [e[0] for e in order] == ["startFactory", "startedConnecting",
+                                     "clientConnectionFailed", "stopFactory"]
+    failed = order[2]
+    assert failed[1] == "TimeoutError"
+    assert 0.95 <= failed[-1] <= 2.0, failed
+
+    # Back-off: attempts 0.3 s each, then waits of 0.2, 0.4, 0.5 (capped) s, as Twisted does.
+    backoff = got["backoff"]["trace"]
+    assert shape(backoff) == shape(oracle["backoff"]["trace"])
+    kinds = [e[0] for e in backoff]
+    assert kinds == ["start", "failed"] * 4 + ["abandoned"]
+    times = [e[-1] for e in backoff]
+    waits = [round(times[i + 1] - times[i], 2) for i in range(1, 7, 2)]
+    for wait, expected in zip(waits, [0.2, 0.4, 0.5]):
+        assert expected - 0.02 <= wait <= expected + 0.25, (waits, backoff)
+    attempts = [round(times[i + 1] - times[i], 2) for i in range(0, 8, 2)]
+    for attempt in attempts:
+        assert 0.28 <= attempt <= 0.6, (attempts, backoff)
+    assert got["backoff"]["delayed_calls"] == 0
+
+    # Nothing left per attempt: descriptors, timers, the connecting transports.
+    leak = got["leak"]
+    assert leak["attempts"] == 40
+    assert leak["fds_after"] == leak["fds_before"], leak
+    assert leak["calls_after"] == leak["calls_before"], leak
+    assert leak["live_transports"] == 0, leak
+    assert leak["live_without_gc"] == 0, "connecting transports kept alive by cycles: %s" % leak
+
+
+def test_oracle_times_out(oracle):
+    """The oracle itself saw the black hole (so the comparisons above compare something)."""
+    order = oracle["order"]["trace"]
+    assert order[2][:2] == ["clientConnectionFailed", "TimeoutError"]
+    assert oracle["leak"]["fds_after"] == oracle["leak"]["fds_before"]
