@@ -95,14 +95,17 @@ class Child:
     Its stderr goes to a file whose tail is shown when an expectation fails.
     """
 
-    def __init__(self, ns, script, args, env=None, name=None):
+    def __init__(self, ns, script, args, env=None, name=None, cpu=None):
         self.name = name or script
         self.log = tempfile.NamedTemporaryFile(prefix="frfault-%s-" % self.name, suffix=".log",
                                                delete=False)
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env["PYTHONUNBUFFERED"] = "1"
-        cmd = ["ip", "netns", "exec", ns, sys.executable, os.path.join(PEERS, script)]
+        cmd = ["ip", "netns", "exec", ns]
+        if cpu is not None and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+            cmd += ["taskset", "-c", str(cpu % os.cpu_count())]
+        cmd += [sys.executable, os.path.join(PEERS, script)]
         cmd += [str(a) for a in args]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.log, env=full_env, start_new_session=True)
@@ -257,9 +260,10 @@ class Link:
         """Take `ns`'s veth end down: its peer stops answering, without a FIN or a RST."""
         self.ip(ns, "link", "set", DEV, "down")
 
-    def spawn(self, ns, script, *args, env=None, name=None):
-        """Start `peers/<script> ARGS...` inside namespace `ns`; a `Child`."""
-        child = Child(ns, script, args, env=env, name=name)
+    def spawn(self, ns, script, *args, env=None, name=None, cpu=None):
+        """Start `peers/<script> ARGS...` inside namespace `ns`; a `Child`. With `cpu`, pinned to
+        that core (`taskset`), where the machine has more than one."""
+        child = Child(ns, script, args, env=env, name=name, cpu=cpu)
         self.children.append(child)
         return child
 
