@@ -1,6 +1,7 @@
-"""An echo server on the reactor named by argv[1], listening on argv[2] (port 0, backlog 4096).
+"""An echo server on the reactor named by argv[1], listening on argv[2] (port 0).
 
-Optional argv[3]: a soft RLIMIT_NOFILE to set first (for descriptor exhaustion). Emits
+Optional argv[3]: a soft RLIMIT_NOFILE to set first (for descriptor exhaustion; 0: leave it);
+optional argv[4]: the listen backlog instead of 4096. Emits
 `listening` (port, fds); on the command `stats` emits `stats`: open descriptors, connections
 open now and ever made, RSS, and this process's CPU seconds.
 """
@@ -11,8 +12,9 @@ from peerlib import Face, emit, fd_count, guarded, on_commands, rss_kib, set_nof
 
 face = Face(sys.argv[1])
 ADDRESS = sys.argv[2]
-if len(sys.argv) > 3:
+if len(sys.argv) > 3 and int(sys.argv[3]):
     set_nofile(int(sys.argv[3]))
+BACKLOG = int(sys.argv[4]) if len(sys.argv) > 4 else 4096
 reactor = face.reactor
 counts = {"open": 0, "made": 0}
 
@@ -42,7 +44,7 @@ def command(cmd):
 
 
 def main():
-    port = reactor.listenTCP(0, Factory(), backlog=4096, interface=ADDRESS)
+    port = reactor.listenTCP(0, Factory(), backlog=BACKLOG, interface=ADDRESS)
     on_commands(face, command)
     emit("listening", port=port.getHost().port, fds=fd_count())
 

@@ -90,16 +90,29 @@ def on_commands(face, handler):
 
 
 def fd_count():
-    """How many descriptors this process has open."""
-    return len(os.listdir("/proc/self/fd"))
+    """How many descriptors this process has open (found with fstat, which needs no descriptor
+    of its own, so it works when the process has run out of them)."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    count = 0
+    for fd in range(limit):
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        count += 1
+    return count
 
 
 def rss_kib():
-    """This process's resident set size in KiB (from /proc/self/status)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+    """This process's resident set size in KiB (from /proc/self/status); -1 if it cannot be read
+    (no descriptor left to open it)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return -1
 
 
