@@ -38,8 +38,8 @@ def test_slow_lossy_link(link, face):
     budget = 3 * SIZE * CONNECTIONS * 8 / 8e6 + 30
     client_report = client.expect("report", timeout=budget)["connections"]
     elapsed = time.monotonic() - started
-    server.send("report")
-    server_report = server.expect("report", timeout=10)["connections"]
+    server.send("report", count=CONNECTIONS)
+    server_report = server.expect("report", timeout=60)["connections"]
 
     drops = [line for ns in (link.server_ns, link.client_ns)
              for line in link.qdisc_stats(ns).splitlines() if "dropped" in line]

@@ -2,7 +2,8 @@
 
 argv: ROLE FACE ADDRESS PORT SIZE [CONNECTIONS] [SNDBUF]
 - ROLE `server` listens on ADDRESS:PORT (0: any), emits `listening` with the port, and on the
-  command `report` emits `report` with one entry per finished connection.
+  command `report` (count) emits `report` with one entry per finished connection, once `count`
+  have finished.
 - ROLE `client` opens CONNECTIONS connections at once and emits `report` when all have ended.
 
 Each connection carries SIZE bytes each way: the client first sends its index (4 bytes); then
@@ -130,9 +131,19 @@ class Streamer(face.protocol.Protocol):
                         "lost_at": round(time.monotonic() - T0, 3)})
         if self.side == "client" and len(results) == CONNECTIONS:
             emit("report", connections=results)
+        maybe_report()
+
+
+def maybe_report():
+    """The server's report, once the test asked for it and `count` connections have ended (the
+    last FINs may still be crossing the slow link when the client is done)."""
+    if wanted and len(results) >= wanted[0]:
+        emit("report", connections=results)
+        del wanted[:]
 
 
 results = []
+wanted = []
 
 
 class ServerFactory(face.protocol.Factory):
@@ -167,7 +178,8 @@ def server():
 
     def command(cmd):
         if cmd["cmd"] == "report":
-            emit("report", connections=results)
+            wanted.append(cmd["count"])
+            maybe_report()
 
     on_commands(face, command)
     emit("listening", port=port.getHost().port)
