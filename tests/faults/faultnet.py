@@ -280,3 +280,9 @@ class Link:
 NATIVE = "native"            # fastreactor's native face (global reactor, epoll)
 TWISTED_FACE = "twisted-face"  # fastreactor.twisted.install(): Twisted's classes on fastreactor
 TWISTED = "twisted"          # Twisted's own EPollReactor, the oracle
+
+
+def native_on_every_poller():
+    """`native:POLLER` for each poller fastreactor has here (epoll first)."""
+    import fastreactor
+    return ["%s:%s" % (NATIVE, p) for p in fastreactor.available_pollers()]

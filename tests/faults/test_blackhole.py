@@ -3,7 +3,7 @@ owns) fails with TimeoutError after `timeout`, through clientConnectionFailed, i
 a ReconnectingClientFactory backs off as configured; nothing leaks per attempt."""
 import pytest
 
-from faultnet import BLACKHOLE_IP, NATIVE, TWISTED, TWISTED_FACE
+from faultnet import BLACKHOLE_IP, TWISTED, TWISTED_FACE, native_on_every_poller
 
 pytestmark = pytest.mark.faults
 
@@ -35,7 +35,7 @@ def shape(trace):
     return [entry[:-1] for entry in trace]
 
 
-@pytest.mark.parametrize("face", [NATIVE, TWISTED_FACE])
+@pytest.mark.parametrize("face", native_on_every_poller() + [TWISTED_FACE])
 def test_blackhole(link, face, oracle):
     got = run_client(link, face)
 

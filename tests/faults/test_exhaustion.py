@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from faultnet import CLIENT_IP, FLOOD_IP, NATIVE, SERVER_IP, TWISTED, TWISTED_FACE
+from faultnet import (FLOOD_IP, NATIVE, SERVER_IP, TWISTED, TWISTED_FACE,
+                      native_on_every_poller)
 
 pytestmark = pytest.mark.faults
 
@@ -24,7 +25,7 @@ def do(child, command, event, **fields):
     return child.expect(event, timeout=30)
 
 
-@pytest.mark.parametrize("face", [NATIVE, TWISTED_FACE, TWISTED])
+@pytest.mark.parametrize("face", native_on_every_poller() + [TWISTED_FACE, TWISTED])
 def test_emfile_storm(link, face):
     server = link.spawn(link.server_ns, "echo_server.py", face, SERVER_IP, NOFILE, name="server")
     port = server.expect("listening", timeout=20)["port"]
@@ -52,6 +53,36 @@ def test_emfile_storm(link, face):
     recovered = do(c, "check", "checked", tag="after", timeout=5)
     assert recovered["echoed"] == 5, recovered
     assert do(c, "check", "checked", tag="held")["echoed"] == 5
+
+
+def test_emfile_storm_without_reserve(link):
+    """Without the reserve descriptor (Twisted has no such path; it would spin) accept() pauses
+    and retries: the storm's surplus waits in the backlog, nothing spins, and the port recovers."""
+    server = link.spawn(link.server_ns, "echo_server.py", NATIVE, SERVER_IP, NOFILE, 4096,
+                        "noreserve", name="server")
+    port = server.expect("listening", timeout=20)["port"]
+    c = clients(link, port)
+    assert do(c, "open", "opened", tag="held", count=5)["ok"] == 5
+    do(c, "open", "opened", tag="storm", count=STORM)
+    time.sleep(0.5)
+    full = do(server, "stats", "stats")
+    assert full["fds"] >= NOFILE - 2, full
+    cpu = server.cpu_seconds()
+    time.sleep(2.0)
+    spent = server.cpu_seconds() - cpu
+    held = do(c, "check", "checked", tag="held")
+    storm_check = do(c, "check", "checked", tag="storm", timeout=2)
+    print("storm", storm_check, "server", full, "cpu %.2fs in 2s" % spent)
+    assert held["echoed"] == 5, held
+    assert spent < 1.0, "the server spun the CPU at EMFILE: %.2f s in 2 s" % spent
+    # Nothing shed: the surplus is still waiting in the backlog, unanswered.
+    assert storm_check["silent"] > 0 and storm_check["closed"] == 0, storm_check
+
+    do(c, "close", "closed", tag="storm")
+    after = do(c, "open", "opened", tag="after", count=5)
+    assert after["ok"] == 5, after
+    recovered = do(c, "check", "checked", tag="after", timeout=5)
+    assert recovered["echoed"] == 5, recovered
 
 
 @pytest.mark.parametrize("face", [NATIVE, TWISTED_FACE])

@@ -7,7 +7,9 @@ CI budget of the fault tests allows, so CI sends 96 KiB per connection each way 
 about 12 s); FASTREACTOR_FAULTS_FULL=1 sends the full 64 MiB (640 KiB per connection).
 The client opens its connections 20 ms apart: a burst of 100 handshakes into the small dropping
 queue loses whole handshakes and the kernel then aborts a few connections itself (ETIMEDOUT,
-TcpExtTCPAbortOnTimeout), on Twisted's own reactor as on fastreactor.
+TcpExtTCPAbortOnTimeout), on Twisted's own reactor as on fastreactor. Even staggered this can
+happen now and then; such a connection must end in ConnectionLost with what it received still
+intact, and the kernel must have counted the abort.
 """
 import os
 import time
@@ -38,24 +40,50 @@ def test_slow_lossy_link(link, face):
     budget = 3 * SIZE * CONNECTIONS * 8 / 8e6 + 30
     client_report = client.expect("report", timeout=budget)["connections"]
     elapsed = time.monotonic() - started
-    server.send("report", count=CONNECTIONS)
+    done = sorted(r["index"] for r in client_report if r["ok"])
+    server.send("report", count=len(done))
     server_report = server.expect("report", timeout=60)["connections"]
 
-    drops = [line for ns in (link.server_ns, link.client_ns)
+    drops = [line.strip() for ns in (link.server_ns, link.client_ns)
              for line in link.qdisc_stats(ns).splitlines() if "dropped" in line]
-    print("%d x %d bytes each way in %.1f s over %s; %s"
-          % (CONNECTIONS, SIZE, elapsed, RATE, drops))
+    aborts = sum(kernel_counter(link, ns, "TcpExtTCPAbortOnTimeout")
+                 for ns in (link.server_ns, link.client_ns))
+    print("%d x %d bytes each way in %.1f s over %s; %s; kernel aborts on timeout: %d"
+          % (CONNECTIONS, SIZE, elapsed, RATE, drops, aborts))
     # The link really dropped packets (else this test shows nothing a loopback would not).
     assert any(" dropped 0," not in line for line in drops), drops
 
+    # Whatever arrived, on every connection and both sides, is the start of what was sent:
+    # intact and in order.
+    assert len(client_report) == CONNECTIONS
+    assert sorted(r["index"] for r in client_report) == list(range(CONNECTIONS))
     for side, report in (("client", client_report), ("server", server_report)):
-        assert len(report) == CONNECTIONS, (side, len(report))
-        assert sorted(r["index"] for r in report) == list(range(CONNECTIONS)), side
-        bad = [r for r in report if not r["ok"] or r["sent"] != SIZE]
-        assert not bad, (side, len(bad), bad[:3])
-        assert {r["reason"] for r in report} == {"ConnectionDone"}, (side, report[:3])
-        # Producers: paused on the slow path, resumed as often as paused, never twice in a row.
-        assert sum(r["pauses"] for r in report) >= CONNECTIONS // 2, (side, report[:3])
-        wrong = [r for r in report if r["pauses"] != r["resumes"]
+        broken = [r for r in report if not r["intact"]]
+        assert not broken, (side, len(broken), broken[:3])
+
+    # Every connection completed, except any the kernel itself gave up on (ETIMEDOUT after its
+    # retransmissions failed; counted as TcpExtTCPAbortOnTimeout): those end in ConnectionLost.
+    unfinished = [r for r in client_report if not r["ok"]]
+    assert len(unfinished) <= aborts and len(unfinished) <= CONNECTIONS // 20, (aborts, unfinished)
+    assert {r["reason"] for r in unfinished} <= {"ConnectionLost"}, unfinished
+    assert {r["reason"] for r in client_report if r["ok"]} == {"ConnectionDone"}
+    served = {r["index"]: r for r in server_report if r["index"] is not None}
+    for index in done:
+        assert served[index]["ok"] and served[index]["sent"] == SIZE, served[index]
+
+    # Producers: paused on the slow path, resumed as often as paused, never twice in a row.
+    for side, report in (("client", client_report), ("server", server_report)):
+        finished = [r for r in report if r["ok"]]
+        assert sum(r["pauses"] for r in finished) >= len(finished) // 2, (side, finished[:3])
+        wrong = [r for r in finished if r["pauses"] != r["resumes"]
                  or r["double_pauses"] or r["double_resumes"]]
         assert not wrong, (side, wrong[:3])
+
+
+def kernel_counter(link, ns, name):
+    """A TCP counter of namespace `ns` (nstat), 0 if the kernel does not have it."""
+    out = link.exec(ns, "nstat", "-az", name, check=False)
+    for line in out.splitlines():
+        if line.startswith(name):
+            return int(line.split()[1])
+    return 0

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from faultnet import NATIVE, SERVER_IP, TWISTED, TWISTED_FACE
+from faultnet import SERVER_IP, TWISTED, TWISTED_FACE, native_on_every_poller
 
 pytestmark = pytest.mark.faults
 
@@ -50,7 +50,7 @@ def oracle():
         made.close()
 
 
-@pytest.mark.parametrize("face", [NATIVE, TWISTED_FACE])
+@pytest.mark.parametrize("face", native_on_every_poller() + [TWISTED_FACE])
 def test_vanishing_peer(link, face, oracle):
     lost, timeouts, down_at = vanish(link, face)
     twisted_lost = oracle[0]

@@ -1,7 +1,9 @@
 """An echo server on the reactor named by argv[1], listening on argv[2] (port 0).
 
 Optional argv[3]: a soft RLIMIT_NOFILE to set first (for descriptor exhaustion; 0: leave it);
-optional argv[4]: the listen backlog instead of 4096. Emits
+optional argv[4]: the listen backlog instead of 4096; optional argv[5] `noreserve`: release
+fastreactor's EMFILE reserve descriptor once listening (the path where accept() can only pause,
+as when the reserve could not be taken again). Emits
 `listening` (port, fds); on the command `stats` emits `stats`: open descriptors, connections
 open now and ever made, RSS, and this process's CPU seconds.
 """
@@ -45,6 +47,10 @@ def command(cmd):
 
 def main():
     port = reactor.listenTCP(0, Factory(), backlog=BACKLOG, interface=ADDRESS)
+    if len(sys.argv) > 5 and sys.argv[5] == "noreserve":
+        from fastreactor import _core
+        if not _core._release_emfile_reserve():
+            emit("error", error="there was no EMFILE reserve to release")
     on_commands(face, command)
     emit("listening", port=port.getHost().port, fds=fd_count())
 

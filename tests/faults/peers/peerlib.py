@@ -22,10 +22,13 @@ class Face:
     """The reactor a peer runs and the modules of that face: `protocol`, `error`, `policies`.
 
     `name` is one of NATIVE (fastreactor's own classes), TWISTED_FACE (Twisted's classes on
-    fastreactor's engine) or TWISTED (Twisted's EPollReactor, the oracle).
+    fastreactor's engine) or TWISTED (Twisted's EPollReactor, the oracle); the fastreactor faces
+    take a poller after a colon (`native:poll`), epoll by default.
     """
 
     def __init__(self, name, poller="epoll"):
+        name, _, chosen = name.partition(":")
+        poller = chosen or poller
         self.name = name
         if name == NATIVE:
             os.environ["FASTREACTOR_POLLER"] = poller
