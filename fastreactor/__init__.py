@@ -1,8 +1,8 @@
 """fastreactor: Twisted's programming model on a compiled event loop.
 
-``from fastreactor import reactor`` gives the global reactor (made on first use);
-``fastreactor.Reactor(poller=...)`` makes independent ones. Protocols and factories are in
-``fastreactor.protocol``; errors, failures and Deferreds in ``error``, ``failure``, ``defer``.
+`from fastreactor import reactor` gives the global reactor (made on first use);
+`fastreactor.Reactor(poller=...)` makes independent ones. Protocols and factories are in
+`fastreactor.protocol`; errors, failures and Deferreds in `error`, `failure`, `defer`.
 """
 from fastreactor._reactor import Reactor, available_pollers
 

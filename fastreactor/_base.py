@@ -5,17 +5,11 @@ descriptors, timers and the main loop; `_api` (set by the face) supplies the typ
 import socket
 
 from fastreactor import _core
+from fastreactor._contract import check_api
 from fastreactor._events import ThreePhaseEvent
 from fastreactor._signals import SignalHandling
-from fastreactor.tcp import (
-    STREAM_FAMILIES,
-    Connector,
-    Port,
-    adopt_stream_socket,
-    check_port_number,
-    require_methods,
-    socket_address,
-)
+from fastreactor._stream import adopt_stream_socket, connection_address, require_methods
+from fastreactor.tcp import STREAM_FAMILIES, Connector, Port, check_port_number
 
 CLIENT_FACTORY_METHODS = ("doStart", "doStop", "startedConnecting", "buildProtocol",
                           "clientConnectionFailed", "clientConnectionLost")
@@ -45,7 +39,7 @@ class ReactorMixin:
 
     def _initReactor(self, api):
         self._api = api
-        self.api = api
+        self._bindFace(check_api(api), self._shutdownReached, self._disconnectSelectable)
         self._eventTriggers = {}
         self._startedBefore = False
         self._signals = None
@@ -75,6 +69,10 @@ class ReactorMixin:
             if self._signals is not None:
                 self._signals.uninstall()
                 self._signals = None
+
+    def _shutdownReached(self):
+        # The engine's shutdown hook: a stop() has reached the main loop.
+        self.fireSystemEvent("shutdown")
 
     def startRunning(self, installSignalHandlers=True):
         if self._started:
@@ -127,12 +125,12 @@ class ReactorMixin:
             try:
                 selectable.connectionLost(api.Failure(api.ConnectionLost("Connection lost")))
             except Exception:
-                api.logError("Unhandled error while disconnecting %r" % (selectable,))
+                api.logError("Unhandled error while disconnecting %s" % (_core.safe_repr(selectable),))
         for port in list(self._ports):
             try:
                 port.connectionLost(api.Failure(api.ConnectionLost("Connection lost")))
             except Exception:
-                api.logError("Unhandled error while closing %r" % (port,))
+                api.logError("Unhandled error while closing %s" % (_core.safe_repr(port),))
 
     def fireSystemEvent(self, eventType):
         """Fire the triggers of `eventType` ('startup', 'shutdown', or your own)."""
@@ -278,50 +276,6 @@ class ReactorMixin:
         c.connect()
         return c
 
-    # ---- IReactorFDSet, for the engine's own transports and ports ----------------------------------
-    # getReaders() lists the compiled transports and ports beside user selectables; Twisted code
-    # hands them back to addReader/removeReader (for instance to take a connection's descriptor
-    # away from the reactor before adoptStreamConnection). They are not selectables the loop
-    # watches through fileno()/doRead(), so these calls go to their own reading switch.
-
-    def addReader(self, reader):
-        """IReactorFDSet.addReader: watch `reader` (fileno(), doRead()) for readability. For the
-        engine's transports and ports: start reading again (as resumeProducing()/startReading())."""
-        if isinstance(reader, _core.TCPConnection):
-            _core.TCPConnection.resumeProducing(reader)
-        elif isinstance(reader, _core.TCPPort):
-            _core.TCPPort.startReading(reader)
-        else:
-            super().addReader(reader)
-
-    def addWriter(self, writer):
-        """IReactorFDSet.addWriter: watch `writer` (fileno(), doWrite()) for writability. For the
-        engine's transports: send what is queued when writable (as startWriting())."""
-        if isinstance(writer, _core.TCPConnection):
-            _core.TCPConnection._watchWritable(writer, True)
-        else:
-            super().addWriter(writer)
-
-    def removeWriter(self, writer):
-        """IReactorFDSet.removeWriter: stop watching `writer` for writability (no error if it
-        was not watched). For the engine's transports: as stopWriting(), until the next write()."""
-        if isinstance(writer, _core.TCPConnection):
-            _core.TCPConnection._watchWritable(writer, False)
-        else:
-            super().removeWriter(writer)
-
-    def removeReader(self, reader):
-        """IReactorFDSet.removeReader: stop watching `reader` for readability (no error if it was
-        not watched). For the engine's transports and ports: stop reading (as pauseProducing()/
-        stopReading()); once neither reading nor writing, the loop no longer watches the
-        descriptor at all."""
-        if isinstance(reader, _core.TCPConnection):
-            _core.TCPConnection.pauseProducing(reader)
-        elif isinstance(reader, _core.TCPPort):
-            _core.TCPPort.stopReading(reader)
-        else:
-            super().removeReader(reader)
-
     # ---- IReactorSocket ---------------------------------------------------------------------------
 
     def adoptStreamPort(self, fileDescriptor, addressFamily, factory):
@@ -365,7 +319,7 @@ class ReactorMixin:
         require_methods(factory, ADOPTED_CONNECTION_FACTORY_METHODS, "adoptStreamConnection")
         sock = adopt_stream_socket(fileDescriptor, addressFamily, False, "adoptStreamConnection")
         try:
-            peer = socket_address(self._api, sock.getpeername())
+            peer = connection_address(self._api, sock.family, sock.getpeername())
             protocol = factory.buildProtocol(peer)
         except BaseException:
             sock.close()
@@ -375,7 +329,7 @@ class ReactorMixin:
             return None
         local_port = sock.getsockname()[1]
         transport = self._adoptedTransport(sock.detach(), addressFamily, peer, local_port)
-        transport._attach(protocol)
+        transport._attach(protocol)     # as in Twisted, an error in connectionMade reaches the caller
         return transport
 
     def _adoptedTransport(self, fd, family, peer, local_port):

@@ -5,6 +5,8 @@ Deferred has fired.
 """
 import warnings
 
+from fastreactor import _core
+
 PHASES = ("before", "during", "after")
 
 
@@ -26,7 +28,7 @@ class ThreePhaseEvent:
     def _reportTriggerError(self, callable):
         """Log the exception a trigger raised (inside the except block), never raising."""
         try:
-            self._logError("While calling system event trigger handler %r" % (callable,))
+            self._logError("While calling system event trigger handler %s" % (_core.safe_repr(callable),))
         except Exception:
             pass
 

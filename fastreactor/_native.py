@@ -18,6 +18,7 @@ class NativeAPI:
     succeed = staticmethod(defer.succeed)
     IPv4Address = address.IPv4Address
     IPv6Address = address.IPv6Address
+    UNIXAddress = address.UNIXAddress
 
     # The reasons of every clean close and every lost connection, shared as Twisted shares
     # twisted.internet.main.CONNECTION_DONE/CONNECTION_LOST (each close still gets its own Failure).

@@ -1,9 +1,9 @@
 """
 Addresses of connection endpoints.
 
-Value objects shaped like ``twisted.internet.address``: same constructor
+Value objects shaped like `twisted.internet.address`: same constructor
 arguments, same reprs, equality and hashing by value.  They are immutable
-(assigning an attribute raises L{AttributeError}) and use C{__slots__}, so a
+(assigning an attribute raises `AttributeError`) and use `__slots__`, so a
 reactor can make one per connection cheaply.  No dependency on Twisted.
 """
 
@@ -24,7 +24,7 @@ def _checkType(type):
 class _ValueAddress:
     """
     Base of the addresses compared, hashed and ordered by the tuple of their
-    fields (C{_fields}), only with instances of exactly the same class.
+    fields (`_fields`), only with instances of exactly the same class.
     """
 
     __slots__ = ()
@@ -92,9 +92,9 @@ class IPv4Address(_ValueAddress):
     """
     The address of an IPv4 socket endpoint.
 
-    @ivar type: C{"TCP"} or C{"UDP"}.
-    @ivar host: the dotted-quad address, e.g. C{"127.0.0.1"}.
-    @ivar port: the port number.
+    `type`: `"TCP"` or `"UDP"`.
+    `host`: the dotted-quad address, e.g. `"127.0.0.1"`.
+    `port`: the port number.
     """
 
     __slots__ = ("type", "host", "port")
@@ -102,7 +102,7 @@ class IPv4Address(_ValueAddress):
 
     def __init__(self, type, host, port):
         """
-        @raise ValueError: C{type} is neither C{"TCP"} nor C{"UDP"}.
+        Raises `ValueError`: `type` is neither `"TCP"` nor `"UDP"`.
         """
         if type != "TCP" and type != "UDP":
             _checkType(type)
@@ -115,11 +115,11 @@ class IPv6Address(_ValueAddress):
     """
     The address of an IPv6 socket endpoint.
 
-    @ivar type: C{"TCP"} or C{"UDP"}.
-    @ivar host: the colon-separated hexadecimal address, e.g. C{"::1"}.
-    @ivar port: the port number.
-    @ivar flowInfo: the IPv6 flow label.
-    @ivar scopeID: the scope identifier (roughly, the interface).
+    `type`: `"TCP"` or `"UDP"`.
+    `host`: the colon-separated hexadecimal address, e.g. `"::1"`.
+    `port`: the port number.
+    `flowInfo`: the IPv6 flow label.
+    `scopeID`: the scope identifier (roughly, the interface).
     """
 
     __slots__ = ("type", "host", "port", "flowInfo", "scopeID")
@@ -127,7 +127,7 @@ class IPv6Address(_ValueAddress):
 
     def __init__(self, type, host, port, flowInfo=0, scopeID=0):
         """
-        @raise ValueError: C{type} is neither C{"TCP"} nor C{"UDP"}.
+        Raises `ValueError`: `type` is neither `"TCP"` nor `"UDP"`.
         """
         if type != "TCP" and type != "UDP":
             _checkType(type)
@@ -142,8 +142,8 @@ class HostnameAddress(_ValueAddress):
     """
     The address of an endpoint named by host name.
 
-    @ivar hostname: the host name, as bytes (e.g. C{b"example.com"}).
-    @ivar port: the port number.
+    `hostname`: the host name, as bytes (e.g. `b"example.com"`).
+    `port`: the port number.
     """
 
     __slots__ = ("hostname", "port")
@@ -158,7 +158,7 @@ class UNIXAddress:
     """
     The address of a UNIX socket endpoint.
 
-    @ivar name: the socket's path as bytes (a C{str} is encoded with the
+    `name`: the socket's path as bytes (a `str` is encoded with the
         file system encoding), or None for an unnamed socket.  Linux
         abstract-namespace names start with a NUL byte.
 

@@ -2,11 +2,11 @@
 
 A stream arrives in chunks of any size; these protocols cut it into messages and call one method
 per message. What they deliver, write and close is the same as Twisted's classes for any chunking
-of any input; the splitting runs in the compiled core (``fastreactor._core``), so a chunk holding
+of any input; the splitting runs in the compiled core (`fastreactor._core`), so a chunk holding
 many messages, or a long message arriving a byte at a time, costs time linear in its size.
 
-Every receiver refuses an oversize message as soon as it is known to be too long (``MAX_LENGTH``
-bytes without a delimiter, or a length prefix over ``MAX_LENGTH``) without buffering it; by
+Every receiver refuses an oversize message as soon as it is known to be too long (`MAX_LENGTH`
+bytes without a delimiter, or a length prefix over `MAX_LENGTH`) without buffering it; by
 default the connection is then closed.
 """
 import logging
@@ -27,7 +27,7 @@ DEBUG = 0
 
 
 def _formatNetstring(data):
-    """`data` (bytes) as a netstring: ``b"<length>:<data>,"``."""
+    """`data` (bytes) as a netstring: `b"<length>:<data>,"`."""
     return b"".join([str(len(data)).encode("ascii"), b":", data, b","])
 
 
@@ -45,7 +45,7 @@ class StringTooLongError(AssertionError):
 
 class _PauseableMixin:
     """pauseProducing/resumeProducing/stopProducing that also stop delivering buffered messages
-    while paused (the receiver checks ``paused`` between messages)."""
+    while paused (the receiver checks `paused` between messages)."""
 
     paused = False
 
@@ -74,8 +74,8 @@ class LineReceiver(protocol.Protocol, _PauseableMixin):
     also from inside a callback: the rest of the current chunk is then delivered in the new mode.
     Pausing (`pauseProducing`) from a callback stops delivery until `resumeProducing`.
 
-    @cvar delimiter: the line ending, ``b"\\r\\n"`` by default.
-    @cvar MAX_LENGTH: the longest line accepted (16384): a longer line, or that many bytes
+    `delimiter`: the line ending, `b"\\r\\n"` by default.
+    `MAX_LENGTH`: the longest line accepted (16384): a longer line, or that many bytes
         without a delimiter, calls `lineLengthExceeded`, which closes the connection by default.
     """
 
@@ -151,8 +151,8 @@ class LineOnlyReceiver(protocol.Protocol):
     MAX_LENGTH, calls `lineLengthExceeded` (closing the connection by default); such a tail is
     dropped rather than kept (Twisted keeps it).
 
-    @cvar delimiter: the line ending, ``b"\\r\\n"`` by default.
-    @cvar MAX_LENGTH: the longest line accepted (16384).
+    `delimiter`: the line ending, `b"\\r\\n"` by default.
+    `MAX_LENGTH`: the longest line accepted (16384).
     """
 
     delimiter = b"\r\n"
@@ -192,7 +192,7 @@ class LineOnlyReceiver(protocol.Protocol):
 
 
 class NetstringReceiver(protocol.Protocol):
-    """A protocol that sends and receives netstrings (``b"<length>:<data>,"``, see
+    """A protocol that sends and receives netstrings (`b"<length>:<data>,"`, see
     http://cr.yp.to/proto/netstrings.txt).
 
     Each complete netstring's data is passed to `stringReceived`. Malformed input (no length, a
@@ -200,7 +200,7 @@ class NetstringReceiver(protocol.Protocol):
     (`loseConnection`) and sets `brokenPeer`; a length is refused as soon as its digits show it is
     too long, before any payload is buffered.
 
-    @cvar MAX_LENGTH: the longest netstring accepted (99999).
+    `MAX_LENGTH`: the longest netstring accepted (99999).
     """
 
     MAX_LENGTH = 99999
@@ -261,9 +261,9 @@ class IntNStringReceiver(protocol.Protocol, _PauseableMixin):
     MAX_LENGTH calls `lengthLimitExceeded(length)` as soon as the prefix arrives, without
     buffering the string; it closes the connection by default.
 
-    @cvar MAX_LENGTH: the longest string accepted (99999).
-    @cvar structFormat: the struct format of the prefix; define it in subclasses.
-    @cvar prefixLength: ``struct.calcsize(structFormat)``.
+    `MAX_LENGTH`: the longest string accepted (99999).
+    `structFormat`: the struct format of the prefix; define it in subclasses.
+    `prefixLength`: `struct.calcsize(structFormat)`.
     """
 
     MAX_LENGTH = 99999
@@ -293,7 +293,7 @@ class IntNStringReceiver(protocol.Protocol, _PauseableMixin):
     def sendString(self, string):
         """Write `string` (bytes) with its length prefix to the transport.
 
-        @raise StringTooLongError: if `string` has 2 ** (8 * prefixLength) bytes or more."""
+        Raises `StringTooLongError`: if `string` has 2 ** (8 * prefixLength) bytes or more."""
         if len(string) >= 2 ** (8 * self.prefixLength):
             raise StringTooLongError(
                 "Try to send %s bytes whereas maximum is %s"
@@ -324,16 +324,16 @@ class Int8StringReceiver(IntNStringReceiver):
 
 class StatefulStringProtocol:
     """A mixin for string protocols (Int32StringReceiver, NetstringReceiver) that sends each
-    string to ``proto_<state>``; the method returns the next state. The state ``"done"`` closes
+    string to `proto_<state>`; the method returns the next state. The state `"done"` closes
     the connection.
 
-    @ivar state: the current state, ``"init"`` at first.
+    `state`: the current state, `"init"` at first.
     """
 
     state = "init"
 
     def stringReceived(self, string):
-        """Call ``proto_<state>(string)`` and move to the state it returns."""
+        """Call `proto_<state>(string)` and move to the state it returns."""
         try:
             handler = getattr(self, "proto_" + self.state)
         except AttributeError:

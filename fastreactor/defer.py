@@ -1,10 +1,10 @@
 """
 Deferred: a result that is not available yet.
 
-Modelled on ``twisted.internet.defer``, with the same semantics for the
+Modelled on `twisted.internet.defer`, with the same semantics for the
 callback chain, chaining, pausing, cancellation and unhandled-error
 reporting; no dependency on Twisted.  Failures are
-L{fastreactor.failure.Failure}.
+`fastreactor.failure.Failure`.
 """
 
 import inspect
@@ -50,22 +50,22 @@ FAILURE = False
 
 class AlreadyCalledError(Exception):
     """
-    Raised by L{Deferred.callback} or L{Deferred.errback} when one of them
+    Raised by `Deferred.callback` or `Deferred.errback` when one of them
     was already called on that Deferred.
     """
 
 
 class CancelledError(Exception):
     """
-    The result of a L{Deferred} cancelled without a canceller that fired it.
+    The result of a `Deferred` cancelled without a canceller that fired it.
     """
 
 
 class TimeoutError(Exception):
     """
-    The result of a L{Deferred} timed out by L{Deferred.addTimeout}
-    (C{args} are C{(timeout, "Deferred")}).  Not the same class as
-    L{fastreactor.error.TimeoutError}, as in Twisted.
+    The result of a `Deferred` timed out by `Deferred.addTimeout`
+    (`args` are `(timeout, "Deferred")`).  Not the same class as
+    `fastreactor.error.TimeoutError`, as in Twisted.
     """
 
 
@@ -78,7 +78,7 @@ class NotACoroutineError(TypeError):
 
 def passthru(result):
     """
-    Return C{result} unchanged; the callback half of L{Deferred.addErrback}.
+    Return `result` unchanged; the callback half of `Deferred.addErrback`.
     """
     return result
 
@@ -100,7 +100,7 @@ class _FailureReporter:
     and first-invocation stacks when debugging, when it is garbage-collected
     while still holding it.
 
-    It is a separate object so that the Deferred itself has no C{__del__}.
+    It is a separate object so that the Deferred itself has no `__del__`.
     """
 
     __slots__ = ("failResult", "creator", "invoker")
@@ -139,10 +139,10 @@ class Deferred:
     A result that will arrive later, with a chain of callbacks to run on it.
 
     Callbacks are added in pairs (a success callback and an errback) and run
-    in order once L{callback} or L{errback} gives the first result.  Each one
+    in order once `callback` or `errback` gives the first result.  Each one
     receives the current result (plus its own extra arguments) and its
     return value becomes the next result: returning (or raising into) a
-    L{Failure} moves processing to the errback side; an errback returning a
+    `Failure` moves processing to the errback side; an errback returning a
     non-Failure moves it back.  A callback that returns another Deferred
     pauses this chain until that Deferred has a result, which then becomes
     this chain's result.  Callbacks added after the result arrived run at
@@ -150,12 +150,12 @@ class Deferred:
     recursion, whatever their depth.
 
     A Deferred whose chain ends with an unhandled Failure logs it (to the
-    C{"fastreactor"} logger) when it is garbage-collected.
+    `"fastreactor"` logger) when it is garbage-collected.
 
-    @ivar called: False until L{callback} or L{errback} is called.
-    @ivar paused: the number of unmatched L{pause} calls (a Deferred waiting
+    `called`: False until `callback` or `errback` is called.
+    `paused`: the number of unmatched `pause` calls (a Deferred waiting
         on another counts as paused once).
-    @ivar result: the current result; absent until called.
+    `result`: the current result; absent until called.
     """
 
     called = False
@@ -168,10 +168,10 @@ class Deferred:
 
     def __init__(self, canceller=None):
         """
-        @param canceller: called with this Deferred by L{cancel} while it
+        `canceller`: called with this Deferred by `cancel` while it
             has no result; it should stop the pending work and may fire the
             Deferred.  If it does not fire it (or there is no canceller),
-            L{cancel} errbacks with L{CancelledError}.
+            `cancel` errbacks with `CancelledError`.
         """
         self._callbacks = []
         self._canceller = canceller
@@ -194,12 +194,12 @@ class Deferred:
         """
         Add a success callback and an errback as one step of the chain.
 
-        C{callback(result, *callbackArgs, **callbackKeywords)} runs if the
-        result at this step is a success, C{errback(failure, *errbackArgs,
-        **errbackKeywords)} if it is a L{Failure}; a missing errback passes
+        `callback(result, *callbackArgs, **callbackKeywords)` runs if the
+        result at this step is a success, `errback(failure, *errbackArgs,
+        **errbackKeywords)` if it is a `Failure`; a missing errback passes
         the failure on.
 
-        @return: self.
+        Returns: self.
         """
         if errback is None:
             errback = _failthru
@@ -213,8 +213,8 @@ class Deferred:
 
     def addCallback(self, callback, *args, **kwargs):
         """
-        Add C{callback(result, *args, **kwargs)} for a success result;
-        a failure passes by it.  @return: self.
+        Add `callback(result, *args, **kwargs)` for a success result;
+        a failure passes by it.  Returns: self.
         """
         self._callbacks.append(((callback, args, kwargs), (_failthru, (), _NO_KWARGS)))
         if self.called:
@@ -223,8 +223,8 @@ class Deferred:
 
     def addErrback(self, errback, *args, **kwargs):
         """
-        Add C{errback(failure, *args, **kwargs)} for a failure result;
-        a success passes by it.  @return: self.
+        Add `errback(failure, *args, **kwargs)` for a failure result;
+        a success passes by it.  Returns: self.
         """
         self._callbacks.append(((passthru, (), _NO_KWARGS), (errback, args, kwargs)))
         if self.called:
@@ -233,8 +233,8 @@ class Deferred:
 
     def addBoth(self, callback, *args, **kwargs):
         """
-        Add C{callback(result, *args, **kwargs)} for either kind of result.
-        @return: self.
+        Add `callback(result, *args, **kwargs)` for either kind of result.
+        Returns: self.
         """
         step = (callback, args, kwargs)
         self._callbacks.append((step, step))
@@ -244,17 +244,17 @@ class Deferred:
 
     def addTimeout(self, timeout, clock, onTimeoutCancel=None):
         """
-        Cancel this Deferred if it has no result after C{timeout} seconds.
+        Cancel this Deferred if it has no result after `timeout` seconds.
 
         The timeout covers the callbacks added before this call.  When it
-        fires, L{cancel} is called, then C{onTimeoutCancel(result, timeout)}
-        replaces the result; by default that turns a L{CancelledError}
-        failure into a L{TimeoutError} failure.  Once the Deferred has a
+        fires, `cancel` is called, then `onTimeoutCancel(result, timeout)`
+        replaces the result; by default that turns a `CancelledError`
+        failure into a `TimeoutError` failure.  Once the Deferred has a
         result the pending timeout is cancelled.
 
-        @param clock: anything with C{callLater(delay, f)} returning an
-            object with C{active()} and C{cancel()} (a reactor).
-        @return: self.
+        `clock`: anything with `callLater(delay, f)` returning an
+            object with `active()` and `cancel()` (a reactor).
+        Returns: self.
         """
         timedOut = []
 
@@ -278,12 +278,12 @@ class Deferred:
 
     def chainDeferred(self, d):
         """
-        Make C{d} fire with this Deferred's result at this point of the
-        chain: shorthand for C{self.addCallbacks(d.callback, d.errback)}.
+        Make `d` fire with this Deferred's result at this point of the
+        chain: shorthand for `self.addCallbacks(d.callback, d.errback)`.
         Unlike returning a Deferred from a callback, this recurses, so very
         long such chains can exhaust the stack.
 
-        @return: self.
+        Returns: self.
         """
         d._chainedTo = self
         return self.addCallbacks(d.callback, d.errback)
@@ -292,11 +292,11 @@ class Deferred:
 
     def callback(self, result):
         """
-        Give the first result and run the chain with it.  A L{Failure}
-        result is the same as C{errback(result)}.
+        Give the first result and run the chain with it.  A `Failure`
+        result is the same as `errback(result)`.
 
-        @raise AlreadyCalledError: L{callback} or L{errback} was already
-            called (except once, silently, after a L{cancel} that had no
+        Raises `AlreadyCalledError`: `callback` or `errback` was already
+            called (except once, silently, after a `cancel` that had no
             canceller).
         """
         self._startRunCallbacks(result)
@@ -305,10 +305,10 @@ class Deferred:
         """
         Give the first result as a failure and run the chain with it.
 
-        @param fail: a L{Failure}; an exception (wrapped in a Failure); or
+        `fail`: a `Failure`; an exception (wrapped in a Failure); or
             None for the exception being handled now.
-        @raise AlreadyCalledError: as for L{callback}.
-        @raise fastreactor.failure.NoCurrentExceptionError: C{fail} is None
+        Raises `AlreadyCalledError`: as for `callback`.
+        Raises `fastreactor.failure.NoCurrentExceptionError`: `fail` is None
             and no exception is being handled.
         """
         if fail is None:
@@ -319,13 +319,13 @@ class Deferred:
 
     def pause(self):
         """
-        Stop running callbacks until a matching L{unpause}.
+        Stop running callbacks until a matching `unpause`.
         """
         self.paused += 1
 
     def unpause(self):
         """
-        Undo one L{pause}; when none is left, run the callbacks that are due.
+        Undo one `pause`; when none is left, run the callbacks that are due.
         """
         self.paused -= 1
         if not self.paused and self.called:
@@ -336,7 +336,7 @@ class Deferred:
         Cancel the operation this Deferred waits for.
 
         With no result yet: call the canceller, and if that did not fire the
-        Deferred, errback with L{CancelledError} (a later callback or
+        Deferred, errback with `CancelledError` (a later callback or
         errback from the operation is then silently ignored, once, when
         there was no canceller).  While waiting on another Deferred (a
         callback returned it), cancel that one instead.  Otherwise do
@@ -379,8 +379,8 @@ class Deferred:
         Run the callbacks that are due, on this Deferred and on every
         Deferred waiting on it, without recursing.
 
-        C{stack} holds the Deferreds being processed: when a Deferred hands
-        its result to one waiting on it (the C{_CONTINUE} entry its waiter
+        `stack` holds the Deferreds being processed: when a Deferred hands
+        its result to one waiting on it (the `_CONTINUE` entry its waiter
         appended), the waiter is pushed and processed; when a Deferred can
         go no further it is popped and the one below resumes.
         """
@@ -458,8 +458,8 @@ class Deferred:
 
     def __await__(self):
         """
-        Let a coroutine driven by L{ensureDeferred} (or a generator driven
-        by L{inlineCallbacks}, with C{yield from}) wait for this result:
+        Let a coroutine driven by `ensureDeferred` (or a generator driven
+        by `inlineCallbacks`, with `yield from`) wait for this result:
         the result is returned, a failure's exception is raised.  Waiting
         consumes the result (the Deferred's result becomes None); a failure
         awaited after it arrived no longer counts as unhandled.
@@ -479,17 +479,17 @@ class Deferred:
     @classmethod
     def fromCoroutine(cls, coro):
         """
-        Run C{coro} (a coroutine, or a generator) until it awaits (yields)
+        Run `coro` (a coroutine, or a generator) until it awaits (yields)
         a Deferred that has no result, and resume it each time such a
         Deferred fires; return a Deferred for its return value or
         exception.
 
         Cancelling the returned Deferred cancels the Deferred the coroutine
-        is awaiting, which raises L{CancelledError} (unless its canceller
+        is awaiting, which raises `CancelledError` (unless its canceller
         fires it otherwise) inside the coroutine; the returned Deferred then
         gets whatever the coroutine ends with.
 
-        @raise NotACoroutineError: C{coro} is neither.
+        Raises `NotACoroutineError`: `coro` is neither.
         """
         if isinstance(coro, (CoroutineType, GeneratorType)) or _iscoroutine(coro):
             return _CoroutineDriver(coro).start()
@@ -526,7 +526,7 @@ def setDebugging(on):
     """
     Turn Deferred debugging on or off: when on, Deferreds record the stacks
     where they were created and first fired, and report them in
-    L{AlreadyCalledError} and in unhandled-error logs; failures in
+    `AlreadyCalledError` and in unhandled-error logs; failures in
     callbacks capture frame variables.
     """
     Deferred.debug = bool(on)
@@ -534,7 +534,7 @@ def setDebugging(on):
 
 def getDebugging():
     """
-    Return whether Deferred debugging is on (see L{setDebugging}).
+    Return whether Deferred debugging is on (see `setDebugging`).
     """
     return Deferred.debug
 
@@ -544,7 +544,7 @@ def getDebugging():
 
 def succeed(result):
     """
-    Return a Deferred that already has C{result}.
+    Return a Deferred that already has `result`.
     """
     d = Deferred()
     d.called = True
@@ -554,8 +554,8 @@ def succeed(result):
 
 def fail(result=None):
     """
-    Return a Deferred that already failed with C{result} (anything
-    L{Deferred.errback} takes; None for the exception being handled).
+    Return a Deferred that already failed with `result` (anything
+    `Deferred.errback` takes; None for the exception being handled).
     """
     d = Deferred()
     d.errback(result)
@@ -564,7 +564,7 @@ def fail(result=None):
 
 def execute(callable, *args, **kwargs):
     """
-    Call C{callable(*args, **kwargs)} and return a Deferred that already
+    Call `callable(*args, **kwargs)` and return a Deferred that already
     has its return value, or its exception as a failure.
     """
     try:
@@ -576,9 +576,9 @@ def execute(callable, *args, **kwargs):
 
 def maybeDeferred(f, *args, **kwargs):
     """
-    Call C{f(*args, **kwargs)} and return its result as a Deferred: a
-    returned Deferred as it is, a returned L{Failure} as a failed Deferred,
-    a returned coroutine run by L{Deferred.fromCoroutine}, any other value as
+    Call `f(*args, **kwargs)` and return its result as a Deferred: a
+    returned Deferred as it is, a returned `Failure` as a failed Deferred,
+    a returned coroutine run by `Deferred.fromCoroutine`, any other value as
     a fired Deferred, and a raised exception as a failed Deferred.
     """
     try:
@@ -608,7 +608,7 @@ class _CoroutineDriver:
     """
     Runs a coroutine or generator that yields Deferreds, resuming it with
     each Deferred's result (or throwing its failure in), and fires
-    C{deferred} with the return value or exception.
+    `deferred` with the return value or exception.
     """
 
     def __init__(self, gen):
@@ -685,10 +685,10 @@ class _CoroutineDriver:
 
 def ensureDeferred(coro):
     """
-    Return C{coro} if it is a Deferred, else L{Deferred.fromCoroutine}
+    Return `coro` if it is a Deferred, else `Deferred.fromCoroutine`
     of it.
 
-    @raise NotACoroutineError: C{coro} is neither a Deferred nor a coroutine
+    Raises `NotACoroutineError`: `coro` is neither a Deferred nor a coroutine
         or generator.
     """
     if type(coro) in _DEFERRED_TYPES:
@@ -702,14 +702,14 @@ def ensureDeferred(coro):
 def inlineCallbacks(f):
     """
     Decorate a generator function so that calling it returns a Deferred and
-    runs the generator: each C{yield} of a Deferred suspends it until that
+    runs the generator: each `yield` of a Deferred suspends it until that
     Deferred fires, then resumes it with the result (or raises the failure's
-    exception at the C{yield}); other yielded values are sent straight
-    back.  The generator's C{return} value is the Deferred's result; an
+    exception at the `yield`); other yielded values are sent straight
+    back.  The generator's `return` value is the Deferred's result; an
     exception it raises is its failure.  Cancelling the Deferred behaves as
-    in L{Deferred.fromCoroutine}.
+    in `Deferred.fromCoroutine`.
 
-    @raise TypeError: when called, if C{f} did not return a generator.
+    Raises `TypeError`: when called, if `f` did not return a generator.
     """
 
     @wraps(f)
@@ -730,11 +730,11 @@ def inlineCallbacks(f):
 
 class FirstError(Exception):
     """
-    The failure of a L{DeferredList} with C{fireOnOneErrback}, and of
-    L{gatherResults}: the first failure among its Deferreds.
+    The failure of a `DeferredList` with `fireOnOneErrback`, and of
+    `gatherResults`: the first failure among its Deferreds.
 
-    @ivar subFailure: that L{Failure}.
-    @ivar index: the position of its Deferred in the list.
+    `subFailure`: that `Failure`.
+    `index`: the position of its Deferred in the list.
     """
 
     def __init__(self, failure, index):
@@ -764,9 +764,9 @@ class DeferredList(Deferred):
     A Deferred for the results of several Deferreds.
 
     By default it fires, once all of them have a result, with a list of
-    C{(success, result)} pairs in the order of the Deferreds given
-    (C{success} is L{SUCCESS} (True) or L{FAILURE} (False), C{result} the
-    value or the L{Failure}).  It works by adding a callback/errback pair to
+    `(success, result)` pairs in the order of the Deferreds given
+    (`success` is `SUCCESS` (True) or `FAILURE` (False), `result` the
+    value or the `Failure`).  It works by adding a callback/errback pair to
     each Deferred, so it sees their results as they stand at that point of
     their chains.
     """
@@ -777,14 +777,14 @@ class DeferredList(Deferred):
     def __init__(self, deferredList, fireOnOneCallback=False,
                  fireOnOneErrback=False, consumeErrors=False):
         """
-        @param deferredList: the Deferreds to collect.
-        @param fireOnOneCallback: fire with C{(result, index)} as soon as
+        `deferredList`: the Deferreds to collect.
+        `fireOnOneCallback`: fire with `(result, index)` as soon as
             one of them succeeds.
-        @param fireOnOneErrback: errback with a L{FirstError} as soon as one
+        `fireOnOneErrback`: errback with a `FirstError` as soon as one
             of them fails.
-        @param consumeErrors: replace each failure, in the Deferred's own
+        `consumeErrors`: replace each failure, in the Deferred's own
             chain, with None after recording it (so it is not reported as
-            unhandled); does not stop C{fireOnOneErrback}.
+            unhandled); does not stop `fireOnOneErrback`.
         """
         self._deferredList = list(deferredList)
         self.resultList = [None] * len(self._deferredList)
@@ -836,11 +836,11 @@ def _valuesOnly(resultList):
 
 def gatherResults(deferredList, consumeErrors=False):
     """
-    Return a Deferred for the list of the results of C{deferredList}, in
-    order, once all have succeeded; it errbacks with a L{FirstError} as
+    Return a Deferred for the list of the results of `deferredList`, in
+    order, once all have succeeded; it errbacks with a `FirstError` as
     soon as one fails.  Cancelling it cancels them all.
 
-    @param consumeErrors: as for L{DeferredList}.
+    `consumeErrors`: as for `DeferredList`.
     """
     d = DeferredList(deferredList, fireOnOneErrback=True, consumeErrors=consumeErrors)
     return d.addCallback(_valuesOnly)
@@ -859,10 +859,10 @@ class _ConcurrencyPrimitive:
 
     def run(self, f, *args, **kwargs):
         """
-        Acquire, call C{f(*args, **kwargs)} (see L{maybeDeferred}), and
+        Acquire, call `f(*args, **kwargs)` (see `maybeDeferred`), and
         release once its result (Deferred or not) is in.
 
-        @return: a Deferred for C{f}'s result.
+        Returns: a Deferred for `f`'s result.
         """
         def execute(_):
             return maybeDeferred(f, *args, **kwargs).addBoth(self._releaseAndReturn)
@@ -884,10 +884,10 @@ class DeferredLock(_ConcurrencyPrimitive):
     """
     A lock for event-driven code.
 
-    L{acquire} returns a Deferred that fires with the lock once it is
-    held; waiters get it in order.  Usable as C{async with lock:}.
+    `acquire` returns a Deferred that fires with the lock once it is
+    held; waiters get it in order.  Usable as `async with lock:`.
 
-    @ivar locked: True while held.
+    `locked`: True while held.
     """
 
     locked = False
@@ -918,15 +918,15 @@ class DeferredLock(_ConcurrencyPrimitive):
 
 class DeferredSemaphore(_ConcurrencyPrimitive):
     """
-    A semaphore for event-driven code: at most C{limit} holders at once.
+    A semaphore for event-driven code: at most `limit` holders at once.
 
-    @ivar limit: the number of tokens.
-    @ivar tokens: the tokens not currently held.
+    `limit`: the number of tokens.
+    `tokens`: the tokens not currently held.
     """
 
     def __init__(self, tokens):
         """
-        @raise ValueError: C{tokens} is less than 1.
+        Raises `ValueError`: `tokens` is less than 1.
         """
         _ConcurrencyPrimitive.__init__(self)
         if tokens < 1:
@@ -960,24 +960,24 @@ class DeferredSemaphore(_ConcurrencyPrimitive):
 
 class QueueOverflow(Exception):
     """
-    L{DeferredQueue.put} on a queue holding C{size} objects.
+    `DeferredQueue.put` on a queue holding `size` objects.
     """
 
 
 class QueueUnderflow(Exception):
     """
-    L{DeferredQueue.get} with C{backlog} gets already waiting.
+    `DeferredQueue.get` with `backlog` gets already waiting.
     """
 
 
 class DeferredQueue:
     """
-    A queue whose L{get} returns a Deferred that fires with the next object.
+    A queue whose `get` returns a Deferred that fires with the next object.
 
-    @ivar size: the most objects held at once (None: no limit).
-    @ivar backlog: the most gets waiting at once (None: no limit).
-    @ivar pending: objects put and not yet got.
-    @ivar waiting: Deferreds of gets waiting for an object.
+    `size`: the most objects held at once (None: no limit).
+    `backlog`: the most gets waiting at once (None: no limit).
+    `pending`: objects put and not yet got.
+    `waiting`: Deferreds of gets waiting for an object.
     """
 
     def __init__(self, size=None, backlog=None):
@@ -991,9 +991,9 @@ class DeferredQueue:
 
     def put(self, obj):
         """
-        Give C{obj} to the first waiting get, or hold it.
+        Give `obj` to the first waiting get, or hold it.
 
-        @raise QueueOverflow: C{size} objects are already held.
+        Raises `QueueOverflow`: `size` objects are already held.
         """
         if self.waiting:
             self.waiting.pop(0).callback(obj)
@@ -1007,7 +1007,7 @@ class DeferredQueue:
         Return a Deferred that fires with the next object (at once if one is
         held).  Cancelling it leaves the queue.
 
-        @raise QueueUnderflow: C{backlog} gets are already waiting.
+        Raises `QueueUnderflow`: `backlog` gets are already waiting.
         """
         if self.pending:
             return succeed(self.pending.pop(0))

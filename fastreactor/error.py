@@ -1,7 +1,7 @@
 """
 Exceptions a reactor raises or reports.
 
-The names, base classes and messages are those of ``twisted.internet.error``,
+The names, base classes and messages are those of `twisted.internet.error`,
 so code written against Twisted's exceptions reads the same here.  This module
 has no dependency on Twisted.
 """
@@ -13,7 +13,7 @@ import socket
 def _messageStr(self):
     """
     The message format shared by most classes here:
-    ``MESSAGE`` or ``MESSAGE: arg1 arg2``, followed by a full stop.
+    `MESSAGE` or `MESSAGE: arg1 arg2`, followed by a full stop.
     """
     text = self.MESSAGE
     if self.args:
@@ -23,8 +23,8 @@ def _messageStr(self):
 
 def _firstLineStr(self):
     """
-    The format of L{ConnectionLost} and its subclasses: the first line of
-    ``MESSAGE``, then ``: args`` if any, then a full stop.
+    The format of `ConnectionLost` and its subclasses: the first line of
+    `MESSAGE`, then `: args` if any, then a full stop.
     """
     parts = self.MESSAGE.strip().splitlines()[:1]
     if self.args:
@@ -47,10 +47,10 @@ class CannotListenError(BindError):
     """
     Raised when a port cannot start listening.
 
-    @ivar interface: the interface that was to be listened on ("" for all).
-    @ivar port: the port that was to be listened on.
-    @ivar socketError: the exception raised by the attempt (usually an
-        L{OSError}).
+    `interface`: the interface that was to be listened on ("" for all).
+    `port`: the port that was to be listened on.
+    `socketError`: the exception raised by the attempt (usually an
+        `OSError`).
     """
 
     def __init__(self, interface, port, socketError):
@@ -101,8 +101,8 @@ class ConnectError(Exception):
     """
     An outgoing connection attempt failed.
 
-    @ivar osError: the underlying error (an errno or an exception), or None.
-    The message is ``MESSAGE[: osError][: string].``
+    `osError`: the underlying error (an errno or an exception), or None.
+    The message is `MESSAGE[: osError][: string].`
     """
 
     MESSAGE = "An error occurred while connecting"
@@ -148,7 +148,7 @@ class ConnectionRefusedError(ConnectError):
     """
     The other side refused the connection.
 
-    This name shadows the builtin C{ConnectionRefusedError}, as in Twisted.
+    This name shadows the builtin `ConnectionRefusedError`, as in Twisted.
     """
 
     MESSAGE = "Connection was refused by other side"
@@ -190,7 +190,7 @@ class TimeoutError(UserError):
     """
     The connection attempt was abandoned after the caller's timeout.
 
-    This name shadows the builtin C{TimeoutError}, as in Twisted.
+    This name shadows the builtin `TimeoutError`, as in Twisted.
     """
 
     MESSAGE = "User timeout caused connection failure"
@@ -240,15 +240,15 @@ if hasattr(errno, "WSAECONNREFUSED"):
 
 def getConnectError(e):
     """
-    Translate a socket error into the L{ConnectError} that reports it.
+    Translate a socket error into the `ConnectError` that reports it.
 
-    @param e: an exception whose C{args} are C{(errno, message)} (an
-        L{OSError} or L{socket.gaierror}), or such a pair itself.
-    @return: an instance of L{UnknownHostError} for a L{socket.gaierror}, of
-        the class L{errnoMapping} gives for the errno (L{NoRouteError},
-        L{ConnectionRefusedError}, L{TCPTimedOutError}), or of
-        L{ConnectError}; built as C{klass(errno, message)}.  When C{e} does
-        not hold exactly two arguments, C{ConnectError(string=e)}.
+    `e`: an exception whose `args` are `(errno, message)` (an
+        `OSError` or `socket.gaierror`), or such a pair itself.
+    Returns: an instance of `UnknownHostError` for a `socket.gaierror`, of
+        the class `errnoMapping` gives for the errno (`NoRouteError`,
+        `ConnectionRefusedError`, `TCPTimedOutError`), or of
+        `ConnectError`; built as `klass(errno, message)`.  When `e` does
+        not hold exactly two arguments, `ConnectError(string=e)`.
     """
     args = e.args if isinstance(e, Exception) else e
     try:
@@ -279,7 +279,7 @@ class ConnectionLost(ConnectionClosed):
 
 class ConnectionAborted(ConnectionLost):
     """
-    The connection was aborted locally, by C{transport.abortConnection()}.
+    The connection was aborted locally, by `transport.abortConnection()`.
     """
 
     MESSAGE = "Connection was aborted locally using ITCPTransport.abortConnection"
@@ -353,9 +353,9 @@ class ProcessDone(ConnectionDone):
     """
     A process ended without apparent errors (exit code 0).
 
-    @ivar exitCode: always 0.
-    @ivar signal: always None.
-    @ivar status: the platform status the process ended with.
+    `exitCode`: always 0.
+    `signal`: always None.
+    `status`: the platform status the process ended with.
     """
 
     MESSAGE = "A process has ended without apparent errors"
@@ -371,9 +371,9 @@ class ProcessTerminated(ConnectionLost):
     """
     A process ended with a probable error condition.
 
-    @ivar exitCode: the exit code, or None when a signal ended the process.
-    @ivar signal: the signal that ended the process, or None.
-    @ivar status: the platform status the process ended with.
+    `exitCode`: the exit code, or None when a signal ended the process.
+    `signal`: the signal that ended the process, or None.
+    `status`: the platform status the process ended with.
     """
 
     MESSAGE = "A process has ended with a probable error condition"
@@ -442,7 +442,7 @@ class ConnectingCancelledError(Exception):
     """
     A connection attempt was cancelled before it connected.
 
-    @ivar address: the destination address of the cancelled attempt.
+    `address`: the destination address of the cancelled attempt.
     """
 
     def __init__(self, address):
@@ -452,7 +452,7 @@ class ConnectingCancelledError(Exception):
 
 class NoProtocol(Exception):
     """
-    A factory returned None from C{buildProtocol} where a protocol was
+    A factory returned None from `buildProtocol` where a protocol was
     required.
     """
 
@@ -482,8 +482,8 @@ class InvalidAddressError(ValueError):
     An address was invalid (neither IPv4 nor IPv6, or one where the other was
     expected).
 
-    @ivar address: the address given.
-    @ivar message: what was wrong with it.
+    `address`: the address given.
+    `message`: what was wrong with it.
     """
 
     def __init__(self, address, message):

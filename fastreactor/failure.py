@@ -1,10 +1,10 @@
 """
 Failure: an exception captured so it can travel through callbacks.
 
-Modelled on ``twisted.python.failure.Failure``; no dependency on Twisted.
+Modelled on `twisted.python.failure.Failure`; no dependency on Twisted.
 
 A reactor builds a Failure for every connection it closes
-(``Failure(ConnectionDone())``), so building one from an exception instance
+(`Failure(ConnectionDone())`), so building one from an exception instance
 does no frame walking and no formatting: frames, parents and text are all
 computed on first use.
 """
@@ -26,22 +26,22 @@ class DefaultException(Exception):
 
 class NoCurrentExceptionError(Exception):
     """
-    Raised by C{Failure()} (no arguments) when no exception is being handled.
+    Raised by `Failure()` (no arguments) when no exception is being handled.
     """
 
 
 def qual(cls):
     """
-    Return C{module.name} for a class, the way Twisted names exception types
-    in tracebacks and in L{Failure.check}.
+    Return `module.name` for a class, the way Twisted names exception types
+    in tracebacks and in `Failure.check`.
     """
     return cls.__module__ + "." + cls.__name__
 
 
 def safe_str(obj):
     """
-    Return C{str(obj)} (UTF-8 bytes are decoded), or a description of the
-    error if C{str} raised.
+    Return `str(obj)` (UTF-8 bytes are decoded), or a description of the
+    error if `str` raised.
     """
     if isinstance(obj, bytes):
         try:
@@ -56,7 +56,7 @@ def safe_str(obj):
 
 def safe_repr(obj):
     """
-    Return C{repr(obj)}, or a description of the error if C{repr} raised.
+    Return `repr(obj)`, or a description of the error if `repr` raised.
     """
     try:
         return repr(obj)
@@ -109,21 +109,21 @@ class Failure(BaseException):
     """
     An error that happened, held as a value.
 
-    Like Twisted's Failure it derives from L{BaseException} (so that it can be
+    Like Twisted's Failure it derives from `BaseException` (so that it can be
     annotated where exceptions are) but it is never raised itself: it carries
-    an exception C{value} and its traceback C{tb} to wherever the error is
+    an exception `value` and its traceback `tb` to wherever the error is
     handled, typically an errback.
 
-    @ivar type: the exception's class.
-    @ivar value: the exception instance.
-    @ivar tb: the traceback object, or None (a Failure built from an
-        exception that was never raised, or after L{cleanFailure}).
-    @ivar frames: the traceback as a list of
-        C{(funcName, fileName, lineNumber, localsItems, globalsItems)}
-        tuples, oldest first; computed from C{tb} on first use.
-    @ivar parents: the qualified names of C{type}'s classes (its MRO);
+    `type`: the exception's class.
+    `value`: the exception instance.
+    `tb`: the traceback object, or None (a Failure built from an
+        exception that was never raised, or after `cleanFailure`).
+    `frames`: the traceback as a list of
+        `(funcName, fileName, lineNumber, localsItems, globalsItems)`
+        tuples, oldest first; computed from `tb` on first use.
+    `parents`: the qualified names of `type`'s classes (its MRO);
         computed on first use.
-    @ivar count: a serial number, shown by verbose tracebacks.
+    `count`: a serial number, shown by verbose tracebacks.
     """
 
     # The attributes every failure sets live in slots: a BaseException
@@ -141,15 +141,15 @@ class Failure(BaseException):
         """
         Capture an error.
 
-        @param exc_value: the exception.  When None, the exception being
-            handled (C{sys.exc_info()}) is captured, with its traceback, and
-            C{exc_type} and C{exc_tb} are ignored.  A L{Failure} given here
+        `exc_value`: the exception.  When None, the exception being
+            handled (`sys.exc_info()`) is captured, with its traceback, and
+            `exc_type` and `exc_tb` are ignored.  A `Failure` given here
             is copied.
-        @param exc_type: the exception's class; by default C{type(exc_value)}.
-        @param exc_tb: the traceback; by default C{exc_value.__traceback__}.
-        @param captureVars: also capture the locals and globals of every
-            frame (slow; only L{printDetailedTraceback} shows them).
-        @raise NoCurrentExceptionError: C{exc_value} is None and no exception
+        `exc_type`: the exception's class; by default `type(exc_value)`.
+        `exc_tb`: the traceback; by default `exc_value.__traceback__`.
+        `captureVars`: also capture the locals and globals of every
+            frame (slow; only `printDetailedTraceback` shows them).
+        Raises `NoCurrentExceptionError`: `exc_value` is None and no exception
             is being handled.
         """
         global _count
@@ -226,13 +226,13 @@ class Failure(BaseException):
 
     def check(self, *errorTypes):
         """
-        Return the first of C{errorTypes} that this failure's type is, or
+        Return the first of `errorTypes` that this failure's type is, or
         derives from, else None.
 
         Each error type is an exception class or a fully-qualified class name
-        (C{"builtins.ValueError"}).  As in Twisted, classes are matched by
-        qualified name through C{type}'s MRO, and a class that is not an
-        L{Exception} subclass matches only the failure's exact type.
+        (`"builtins.ValueError"`).  As in Twisted, classes are matched by
+        qualified name through `type`'s MRO, and a class that is not an
+        `Exception` subclass matches only the failure's exact type.
         """
         for errorType in errorTypes:
             if errorType is self.type:
@@ -249,7 +249,7 @@ class Failure(BaseException):
 
     def trap(self, *errorTypes):
         """
-        Return the matching type as L{check} does; if none matches, re-raise
+        Return the matching type as `check` does; if none matches, re-raise
         the failure's exception (with its traceback) so it continues down an
         errback chain.
 
@@ -272,17 +272,17 @@ class Failure(BaseException):
 
     def throwExceptionIntoGenerator(self, generator):
         """
-        Throw the original exception, with its traceback, into C{generator}.
+        Throw the original exception, with its traceback, into `generator`.
 
-        @return: the next value the generator yields.
-        @raise StopIteration: the generator returned.
-        @raise BaseException: anything the generator raises.
+        Returns: the next value the generator yields.
+        Raises `StopIteration`: the generator returned.
+        Raises `BaseException`: anything the generator raises.
         """
         return generator.throw(self.value.with_traceback(self.tb))
 
     def getErrorMessage(self):
         """
-        Return C{str()} of the exception (safe against a broken C{__str__}).
+        Return `str()` of the exception (safe against a broken `__str__`).
         """
         if isinstance(self.value, Failure):
             return self.value.getErrorMessage()
@@ -290,9 +290,9 @@ class Failure(BaseException):
 
     def getTracebackObject(self):
         """
-        Return an object that L{traceback.extract_tb} accepts: the real
-        traceback if it is still held, a stand-in built from L{frames} if
-        only those are left (after L{cleanFailure}), or None.
+        Return an object that `traceback.extract_tb` accepts: the real
+        traceback if it is still held, a stand-in built from `frames` if
+        only those are left (after `cleanFailure`), or None.
         """
         if self.tb is not None:
             return self.tb
@@ -302,7 +302,7 @@ class Failure(BaseException):
 
     def getTraceback(self, elideFrameworkCode=0, detail="default"):
         """
-        Return the traceback text, as L{printTraceback} writes it.
+        Return the traceback text, as `printTraceback` writes it.
         """
         out = StringIO()
         self.printTraceback(out, elideFrameworkCode, detail)
@@ -325,13 +325,13 @@ class Failure(BaseException):
                 raise ValueError("boom")
             builtins.ValueError: boom
 
-        A failure without frames writes C{Failure: builtins.ValueError: boom}
+        A failure without frames writes `Failure: builtins.ValueError: boom`
         after the first line.
 
-        @param file: a text file; C{sys.stderr} by default.
-        @param elideFrameworkCode: ignored (as in Twisted).
-        @param detail: C{"default"}, C{"brief"} (one line per frame) or
-            C{"verbose"} (with captured locals and globals).
+        `file`: a text file; `sys.stderr` by default.
+        `elideFrameworkCode`: ignored (as in Twisted).
+        `detail`: `"default"`, `"brief"` (one line per frame) or
+            `"verbose"` (with captured locals and globals).
         """
         if file is None:
             file = sys.stderr
@@ -368,22 +368,22 @@ class Failure(BaseException):
 
     def printBriefTraceback(self, file=None, elideFrameworkCode=0):
         """
-        Write the brief traceback (see L{printTraceback}).
+        Write the brief traceback (see `printTraceback`).
         """
         self.printTraceback(file, elideFrameworkCode, detail="brief")
 
     def printDetailedTraceback(self, file=None, elideFrameworkCode=0):
         """
         Write the verbose traceback, with locals and globals when they were
-        captured (see L{printTraceback}).
+        captured (see `printTraceback`).
         """
         self.printTraceback(file, elideFrameworkCode, detail="verbose")
 
     def cleanFailure(self):
         """
         Drop the references this failure holds to frames and locals: keep
-        L{frames} (with variables turned into reprs) and L{parents}, and set
-        C{tb} and C{value.__traceback__} to None.
+        `frames` (with variables turned into reprs) and `parents`, and set
+        `tb` and `value.__traceback__` to None.
         """
         state = self.__getstate__()
         self.__dict__.clear()
@@ -461,7 +461,7 @@ def _typeName(errorType):
 
 class _FakeCode:
     """
-    Stand-in for a code object in a traceback rebuilt from L{Failure.frames}.
+    Stand-in for a code object in a traceback rebuilt from `Failure.frames`.
     """
 
     co_argcount = co_posonlyargcount = co_kwonlyargcount = co_nlocals = 0
@@ -481,7 +481,7 @@ class _FakeCode:
 class _FakeFrame:
     """
     Stand-in for a frame object in a traceback rebuilt from
-    L{Failure.frames}.
+    `Failure.frames`.
     """
 
     f_lasti = 0
@@ -499,7 +499,7 @@ class _FakeFrame:
 
 class _FakeTraceback:
     """
-    Stand-in for a traceback object, accepted by the L{traceback} module.
+    Stand-in for a traceback object, accepted by the `traceback` module.
     """
 
     def __init__(self, frame):

@@ -1,8 +1,8 @@
 """
-Logging in Twisted's style, over the standard library's L{logging}.
+Logging in Twisted's style, over the standard library's `logging`.
 
-Everything is logged through the logger named C{"fastreactor"}: configure
-that logger (or the root logger) as usual, or call L{startLogging} for
+Everything is logged through the logger named `"fastreactor"`: configure
+that logger (or the root logger) as usual, or call `startLogging` for
 Twisted's file format::
 
     2024-05-01 12:00:00+0000 [-] Log opened.
@@ -33,7 +33,7 @@ logger = logging.getLogger("fastreactor")
 
 def failureText(failure, why=None):
     """
-    Return the text logged for C{failure}: C{why} (or C{"Unhandled Error"})
+    Return the text logged for `failure`: `why` (or `"Unhandled Error"`)
     on the first line, then the failure's traceback.
     """
     why = safe_str(why) if why else "Unhandled Error"
@@ -46,12 +46,12 @@ def failureText(failure, why=None):
 
 def logFailure(failure, why=None, level=logging.ERROR, system=None):
     """
-    Log C{failure} (a L{Failure}) with its traceback to the C{"fastreactor"}
-    logger, at C{level} (ERROR by default).
+    Log `failure` (a `Failure`) with its traceback to the `"fastreactor"`
+    logger, at `level` (ERROR by default).
 
-    The text is that of L{failureText}; the record also carries the failure
-    as its C{failure} attribute, and C{system} (shown as C{[system]} by
-    L{startLogging}'s format) when given.
+    The text is that of `failureText`; the record also carries the failure
+    as its `failure` attribute, and `system` (shown as `[system]` by
+    `startLogging`'s format) when given.
     """
     if not logger.isEnabledFor(level):
         return
@@ -63,18 +63,18 @@ def logFailure(failure, why=None, level=logging.ERROR, system=None):
 
 def msg(*message, **kw):
     """
-    Log a message at INFO level to the C{"fastreactor"} logger.
+    Log a message at INFO level to the `"fastreactor"` logger.
 
-    The parts of C{message} are turned into text and joined with spaces, as
-    Twisted's C{log.msg} does.  Keywords:
+    The parts of `message` are turned into text and joined with spaces, as
+    Twisted's `log.msg` does.  Keywords:
 
-      - C{system}: the name shown in brackets by L{startLogging}'s format
-        (C{"-"} by default).
-      - C{isError}: log at ERROR level instead; with C{failure} (a
-        L{Failure}) and no message, log the failure as L{err} does, with
-        C{why} as its heading.
-      - C{format}: with no message, the text is C{format % kw}.
-      - C{logLevel}: an explicit L{logging} level.
+      - `system`: the name shown in brackets by `startLogging`'s format
+        (`"-"` by default).
+      - `isError`: log at ERROR level instead; with `failure` (a
+        `Failure`) and no message, log the failure as `err` does, with
+        `why` as its heading.
+      - `format`: with no message, the text is `format % kw`.
+      - `logLevel`: an explicit `logging` level.
     """
     isError = kw.get("isError", 0)
     level = kw.get("logLevel", logging.ERROR if isError else logging.INFO)
@@ -103,13 +103,13 @@ def err(_stuff=None, _why=None, **kw):
     """
     Log an error, with its traceback, at ERROR level.
 
-    @param _stuff: a L{Failure}; an exception (wrapped in a Failure, with
+    `_stuff`: a `Failure`; an exception (wrapped in a Failure, with
         the exception's own traceback if it was raised); or None for the
         exception being handled now.  Anything else is logged as its repr.
-    @param _why: the heading logged above the traceback (default
-        C{"Unhandled Error"}).
-    @param kw: C{system} as for L{msg}.
-    @raise fastreactor.failure.NoCurrentExceptionError: C{_stuff} is None and
+    `_why`: the heading logged above the traceback (default
+        `"Unhandled Error"`).
+    `kw`: `system` as for `msg`.
+    Raises `fastreactor.failure.NoCurrentExceptionError`: `_stuff` is None and
         no exception is being handled.
     """
     if _stuff is None:
@@ -131,7 +131,7 @@ deferr = err
 def _formatTime(when):
     """
     Format a POSIX time as local time with its UTC offset, as Twisted's
-    log files do: C{2024-05-01 14:00:00+0200}.
+    log files do: `2024-05-01 14:00:00+0200`.
     """
     local = time.localtime(when)
     offset = local.tm_gmtoff if local.tm_gmtoff is not None else -time.timezone
@@ -147,13 +147,13 @@ def _formatTime(when):
 
 class LogFileHandler(logging.Handler):
     """
-    A L{logging.Handler} that writes records to a text file in Twisted's
-    format: C{"<time> [<system>] <text>"}, with continuation lines of a
+    A `logging.Handler` that writes records to a text file in Twisted's
+    format: `"<time> [<system>] <text>"`, with continuation lines of a
     multi-line message indented by a tab.
 
-    The time is local time with its UTC offset; C{system} is the record's
-    C{system} attribute (see L{msg}), or C{"-"}.  A record logged with
-    C{exc_info} gets its traceback appended.
+    The time is local time with its UTC offset; `system` is the record's
+    `system` attribute (see `msg`), or `"-"`.  A record logged with
+    `exc_info` gets its traceback appended.
     """
 
     def __init__(self, file):
@@ -184,8 +184,8 @@ class LogFileHandler(logging.Handler):
     def stop(self):
         """
         Stop writing to the file: remove this handler from the
-        C{"fastreactor"} logger and undo what L{startLogging} changed
-        (logger level, C{sys.stdout}/C{sys.stderr}).  Does not close the file.
+        `"fastreactor"` logger and undo what `startLogging` changed
+        (logger level, `sys.stdout`/`sys.stderr`).  Does not close the file.
         """
         if self._stop is not None:
             stop, self._stop = self._stop, None
@@ -195,7 +195,7 @@ class LogFileHandler(logging.Handler):
 class _LoggingFile:
     """
     A text file that logs every complete line written to it (used in place
-    of C{sys.stdout}/C{sys.stderr} by C{startLogging(setStdout=True)}).
+    of `sys.stdout`/`sys.stderr` by `startLogging(setStdout=True)`).
     """
 
     softspace = 0
@@ -229,16 +229,16 @@ class _LoggingFile:
 
 def startLogging(file, setStdout=False):
     """
-    Write everything logged to the C{"fastreactor"} logger (and its
-    children) to C{file}, in Twisted's format (see L{LogFileHandler}), and
-    log C{"Log opened."}.
+    Write everything logged to the `"fastreactor"` logger (and its
+    children) to `file`, in Twisted's format (see `LogFileHandler`), and
+    log `"Log opened."`.
 
     The logger's level is lowered to INFO if it would drop INFO records, so
-    that L{msg} shows up.  With C{setStdout}, C{sys.stdout} and C{sys.stderr}
+    that `msg` shows up.  With `setStdout`, `sys.stdout` and `sys.stderr`
     are replaced by files that log each line (at INFO and ERROR, with system
-    C{"stdout"}/C{"stderr"}).
+    `"stdout"`/`"stderr"`).
 
-    @return: the L{LogFileHandler}; its C{stop()} undoes all of this.
+    Returns: the `LogFileHandler`; its `stop()` undoes all of this.
     """
     handler = LogFileHandler(file)
     oldLevel = logger.level

@@ -1,9 +1,9 @@
 """Resource-limiting policies, as in twisted.protocols.policies: timeouts, protocol wrappers,
 connection caps and bandwidth throttling.
 
-Timers are scheduled through a ``callLater(seconds, func)`` method that defaults to the global
-reactor's (``fastreactor.reactor``); tests and code running on another reactor replace it (assign
-``obj.callLater = reactor.callLater``, or set a factory's ``clock``).
+Timers are scheduled through a `callLater(seconds, func)` method that defaults to the global
+reactor's (`fastreactor.reactor`); tests and code running on another reactor replace it (assign
+`obj.callLater = reactor.callLater`, or set a factory's `clock`).
 """
 import logging
 import sys
@@ -35,7 +35,7 @@ def _cancel_quietly(call):
 
 
 def _wrappedLogPrefix(wrapper, wrapped):
-    """``"<wrapped's log prefix> (<wrapper class>)"``."""
+    """`"<wrapped's log prefix> (<wrapper class>)"`."""
     logPrefix = getattr(wrapped, "logPrefix", None)
     prefix = logPrefix() if callable(logPrefix) else wrapped.__class__.__name__
     return "%s (%s)" % (prefix, wrapper.__class__.__name__)
@@ -67,8 +67,8 @@ class ProtocolWrapper(Protocol):
     any other attribute, such as loseWriteConnection or pauseProducing) is passed on to the real
     transport. Subclasses override either side to observe or alter the traffic.
 
-    @ivar wrappedProtocol: the protocol being wrapped.
-    @ivar factory: the WrappingFactory that built this wrapper.
+    `wrappedProtocol`: the protocol being wrapped.
+    `factory`: the WrappingFactory that built this wrapper.
     """
 
     disconnecting = 0
@@ -228,7 +228,7 @@ class ThrottlingFactory(WrappingFactory):
 
     Every second the bytes read (and written) in the last second are compared with `readLimit`
     (`writeLimit`) bytes per second; over the limit, every connection stops reading (its
-    producer is paused) for ``(bytes / limit) - 1`` seconds, so the average rate stays near the
+    producer is paused) for `(bytes / limit) - 1` seconds, so the average rate stays near the
     limit. Writes are throttled only for connections with a registered producer. Connections
     beyond `maxConnectionCount` are refused.
     """
@@ -336,7 +336,7 @@ class ThrottlingFactory(WrappingFactory):
 
 
 class SpewingProtocol(ProtocolWrapper):
-    """Logs (logger ``fastreactor``) every chunk received and written."""
+    """Logs (logger `fastreactor`) every chunk received and written."""
 
     def dataReceived(self, data):
         _logger.info("Received: %r", data)
@@ -392,7 +392,7 @@ class LimitTotalConnectionsFactory(ServerFactory):
     `overflowProtocol` if set, or is refused (closed at once). Either way the protocol is
     wrapped in a ProtocolWrapper that keeps `connectionCount` up to date.
 
-    @ivar connectionCount: the number of current connections.
+    `connectionCount`: the number of current connections.
     """
 
     connectionCount = 0
@@ -497,7 +497,7 @@ class TimeoutMixin:
     connectionLost runs (put TimeoutMixin before the Protocol class in the bases, and call
     super().connectionLost from an override); Twisted's mixin leaves that to the protocol.
 
-    @cvar timeOut: the timeout in seconds, or None for no timeout.
+    `timeOut`: the timeout in seconds, or None for no timeout.
     """
 
     timeOut = None

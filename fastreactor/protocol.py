@@ -1,9 +1,9 @@
 """Protocols and factories: the classes users subclass, with Twisted's names and semantics.
 
-A factory builds one protocol per connection (``buildProtocol``); the reactor then calls
-``protocol.makeConnection(transport)``, ``dataReceived(data)`` for each chunk read and, once,
-``connectionLost(reason)``. Client factories also hear about the connection attempt through
-``startedConnecting``, ``clientConnectionFailed`` and ``clientConnectionLost``.
+A factory builds one protocol per connection (`buildProtocol`); the reactor then calls
+`protocol.makeConnection(transport)`, `dataReceived(data)` for each chunk read and, once,
+`connectionLost(reason)`. Client factories also hear about the connection attempt through
+`startedConnecting`, `clientConnectionFailed` and `clientConnectionLost`.
 """
 import logging
 import random

@@ -8,6 +8,7 @@ cdef class Handle:
     cdef int interest
     cdef object on_readable(self)
     cdef object on_writable(self)
+    cdef int fdset(self, int events, bint on) except -1
 
 
 cdef class SelectableHandle(Handle):

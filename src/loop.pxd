@@ -21,6 +21,8 @@ cdef class Loop:
     cdef PyObject *dispatching    # borrowed: the handle whose readiness callback runs now, or NULL
     cdef object seconds_source    # None: the wall clock; else what the user put in reactor.seconds
     cdef public object api
+    cdef object shutdown_hook          # the face's: a stop() reached the loop
+    cdef object selectable_failed_hook # the face's: (selectable, why, isRead)
     cdef public bint _started
     cdef public bint _stopped
     cdef public bint _justStopped
@@ -45,3 +47,4 @@ cdef class Loop:
     cdef SelectableHandle selectable_handle(self, selectable)
     cdef int update_selectable(self, selectable, int add, int remove) except -1
     cdef list watched(self, int mask)
+    cdef int fdset(self, object selectable, int events, bint on) except -1

@@ -50,6 +50,8 @@ cdef class Loop:
         self.running = False
         self.selectables = {}
         self.unflushed = []
+        self.shutdown_hook = _missing_face_hook
+        self.selectable_failed_hook = _missing_face_hook
         self.waker = Waker(self)
         self.set_interest(self.waker, EV_READ)
 
@@ -65,6 +67,15 @@ cdef class Loop:
         free(self.handles)
         free(self.generations)
         free(self.fired)
+
+    def _bindFace(self, api, shutdown_hook, selectable_failed_hook):
+        """Hand the engine what it reports with and calls back (fastreactor/_contract.py says
+        what each must be): the face's type bundle `api`, `shutdown_hook()` run when a stop()
+        reaches the loop, and `selectable_failed_hook(selectable, why, isRead)` for a Python
+        selectable whose doRead/doWrite returned or raised `why`."""
+        self.api = api
+        self.shutdown_hook = shutdown_hook
+        self.selectable_failed_hook = selectable_failed_hook
 
     # ---- descriptor table -------------------------------------------------------------------------
 
@@ -167,7 +178,8 @@ cdef class Loop:
                     handle.on_readable()
                 except Exception:
                     self.report("Unhandled error while handling a readable descriptor")
-                self.dispatching = outer
+                finally:
+                    self.dispatching = outer    # also when KeyboardInterrupt/SystemExit ends run()
                 if self.generations[fd] != generation:
                     continue
                 events = self.fired[i].events & handle.interest
@@ -177,7 +189,8 @@ cdef class Loop:
                     handle.on_writable()
                 except Exception:
                     self.report("Unhandled error while handling a writable descriptor")
-                self.dispatching = outer
+                finally:
+                    self.dispatching = outer
         return 0
 
     def _dispatchingHandle(self):
@@ -197,7 +210,7 @@ cdef class Loop:
             try:
                 func(*args, **kw)
             except Exception:
-                self.report("Unhandled error in a call from a thread: %r" % (func,))
+                self.report("Unhandled error in a call from a thread: %s" % (safe_repr(func),))
         return 0
 
     cdef int run_due_timers(self) except -1:
@@ -227,7 +240,7 @@ cdef class Loop:
                     else:
                         func(*args)
                 except Exception:
-                    self.report("Unhandled error in a timed call of %r" % (func,))
+                    self.report("Unhandled error in a timed call of %s" % (safe_repr(func),))
         finally:
             heap.release_held()
         return 0
@@ -245,13 +258,15 @@ cdef class Loop:
         """Send what transports were given during this iteration (the list may grow meanwhile)."""
         cdef list unflushed = self.unflushed
         cdef Py_ssize_t i = 0
-        while i < len(unflushed):
-            try:
-                (<TCPConnection>unflushed[i]).flush_before_poll()
-            except Exception:
-                self.report("Unhandled error while sending")
-            i += 1
-        del unflushed[:]
+        try:
+            while i < len(unflushed):
+                try:
+                    (<StreamTransport>unflushed[i]).flush_before_poll()
+                except Exception:
+                    self.report("Unhandled error while sending")
+                i += 1
+        finally:
+            del unflushed[:i]
         return 0
 
     cdef int poll_once(self, double timeout) except -1:
@@ -282,7 +297,7 @@ cdef class Loop:
             self.run_due_timers()
             if self._justStopped:
                 self._justStopped = False
-                self.fireSystemEvent("shutdown")
+                self.shutdown_hook()
             if not self._started:
                 break
             self.poll_once(self.poll_timeout())
@@ -398,21 +413,38 @@ cdef class Loop:
                 raise
         return 0
 
+    cdef int fdset(self, object selectable, int events, bint on) except -1:
+        # The engine's own handles (transports, ports) keep their rules through Handle.fdset;
+        # anything else is a Python selectable watched through a SelectableHandle.
+        if isinstance(selectable, Handle):
+            (<Handle>selectable).fdset(events, on)
+        elif on:
+            self.update_selectable(selectable, events, 0)
+        else:
+            self.update_selectable(selectable, 0, events)
+        return 0
+
     def addReader(self, reader):
-        """Watch `reader` (fileno(), doRead()) for readability."""
-        self.update_selectable(reader, EV_READ, 0)
+        """IReactorFDSet: watch `reader` for readability. A Python selectable (fileno(), doRead())
+        is read through doRead(); one of the engine's transports or ports starts reading again
+        (as resumeProducing()/startReading(): never on a closing or aborted connection)."""
+        self.fdset(reader, EV_READ, True)
 
     def addWriter(self, writer):
-        """Watch `writer` (fileno(), doWrite()) for writability."""
-        self.update_selectable(writer, EV_WRITE, 0)
+        """IReactorFDSet: watch `writer` for writability (doWrite(); for the engine's transports,
+        as startWriting(): what is queued is sent when writable)."""
+        self.fdset(writer, EV_WRITE, True)
 
     def removeReader(self, reader):
-        """Stop watching `reader` for readability (no error if it was not watched)."""
-        self.update_selectable(reader, 0, EV_READ)
+        """IReactorFDSet: stop watching `reader` for readability (no error if it was not). For
+        the engine's transports and ports, as pauseProducing()/stopReading(); once neither
+        reading nor writing, the descriptor is not watched at all."""
+        self.fdset(reader, EV_READ, False)
 
     def removeWriter(self, writer):
-        """Stop watching `writer` for writability (no error if it was not watched)."""
-        self.update_selectable(writer, 0, EV_WRITE)
+        """IReactorFDSet: stop watching `writer` for writability (no error if it was not). For
+        the engine's transports, as stopWriting(), until the next write()."""
+        self.fdset(writer, EV_WRITE, False)
 
     cdef list watched(self, int mask):
         cdef int fd
@@ -476,6 +508,10 @@ cdef class Loop:
         return n
 
 
+def _missing_face_hook(*args):
+    raise RuntimeError("this Loop was never bound to a face (Loop._bindFace)")
+
+
 # ---- garbage collection ---------------------------------------------------------------------------
 # The fd table owns a reference to each watched handle, and most handles point back at the loop;
 # the collector must see those references to free a dropped loop (see gc_slots.h).
@@ -502,6 +538,9 @@ cdef int loop_clear(Loop self) noexcept:
     if loop_cython_clear != NULL:
         loop_cython_clear(<PyObject *>self)
     self.release_table(True)
+    # The face's hooks are bound methods of this very loop (a cycle through them).
+    self.shutdown_hook = _missing_face_hook
+    self.selectable_failed_hook = _missing_face_hook
     return 0
 
 

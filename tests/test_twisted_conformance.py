@@ -34,6 +34,7 @@ MODULES = [
     "twisted.internet.test.test_tcp",
     "twisted.internet.test.test_protocol",
     "twisted.internet.test.test_base",
+    "twisted.internet.test.test_tls",
     # Older suites that run on the global reactor (FastReactor, installed here).
     "twisted.test.test_internet",
     "twisted.test.test_tcp",

@@ -1,7 +1,7 @@
 """fastreactor.twisted: fastreactor's compiled engine as a Twisted reactor.
 
-``from fastreactor.twisted import install; install()`` before anything imports
-``twisted.internet.reactor``, and Twisted programs run on the engine unchanged. ``FastReactor()``
+`from fastreactor.twisted import install; install()` before anything imports
+`twisted.internet.reactor`, and Twisted programs run on the engine unchanged. `FastReactor()`
 makes independent reactors (for tests).
 """
 from fastreactor.twisted._reactor import FastReactor

@@ -20,6 +20,7 @@ class TwistedAPI:
     succeed = staticmethod(defer.succeed)
     IPv4Address = address.IPv4Address
     IPv6Address = address.IPv6Address
+    UNIXAddress = address.UNIXAddress
 
     CONNECTION_DONE = main.CONNECTION_DONE    # the very objects Twisted's transports report with
     CONNECTION_LOST = main.CONNECTION_LOST

@@ -13,6 +13,7 @@ from twisted.internet.interfaces import (
     IReactorPluggableNameResolver,
     IReactorPluggableResolver,
     IReactorSocket,
+    IReactorSSL,
     IReactorTCP,
     IReactorThreads,
     IReactorTime,
@@ -24,15 +25,16 @@ from fastreactor import _core
 from fastreactor._base import ReactorMixin
 from fastreactor.twisted._api import twisted_api
 from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
-from fastreactor.twisted._tcp import TCPConnector, TCPPort, TCPTransport
+from fastreactor.twisted._tcp import TCPConnector, TCPTransport, TwistedTCPPort
+from fastreactor.twisted._tls import SSLReactorMixin
 
 # The engine's timers are Twisted's IDelayedCall (cancel, reset, delay, active, getTime).
 classImplements(_core.DelayedCall, IDelayedCall)
 
 
-@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorFDSet,
+@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorSSL, IReactorFDSet,
              IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver)
-class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
+class FastReactor(SSLReactorMixin, PluggableResolverMixin, ReactorMixin, _core.Loop):
     """A Twisted reactor on fastreactor's compiled engine.
 
     FastReactor(poller=None): `poller` is one of fastreactor.available_pollers(); None takes
@@ -45,7 +47,7 @@ class FastReactor(PluggableResolverMixin, ReactorMixin, _core.Loop):
     __name__ = "twisted.internet.reactor"
 
     _connectionClass = TCPTransport
-    _portClass = TCPPort
+    _portClass = TwistedTCPPort
     _connectorClass = TCPConnector
 
     def __init__(self, poller=None):

@@ -17,12 +17,14 @@ from twisted.internet.interfaces import (
     IReadWriteDescriptor,
     ISystemHandle,
     ITCPTransport,
+    ITLSTransport,
 )
 from twisted.internet.tcp import _Binding, makeBinding
 from twisted.python import log, reflect
 
 from fastreactor import _core
-from fastreactor.tcp import Connecting, Connector, Port
+from fastreactor.tcp import Connecting, Connector, Port, numeric_ipv6
+from fastreactor.twisted._tls import TLSStartedMixin, start_tls
 
 
 def _log_prefix(protocol):
@@ -33,12 +35,6 @@ def _log_prefix(protocol):
     return type(protocol).__name__
 
 
-def _numeric_ipv6(host, port):
-    """The (host, port, flowinfo, scope_id) sockaddr for an IPv6 literal (scope ids resolved)."""
-    return socket.getaddrinfo(host, port, socket.AF_INET6, socket.SOCK_STREAM, 0,
-                              socket.AI_NUMERICHOST)[0][4]
-
-
 def _twisted_host(sockaddr):
     """Twisted's form of a socket address's host: IPv6 link-local hosts keep their %scope."""
     if len(sockaddr) == 4:
@@ -46,8 +42,8 @@ def _twisted_host(sockaddr):
     return sockaddr[0]
 
 
-@implementer(ITCPTransport, ISystemHandle, IConsumer, IPushProducer, IHalfCloseableDescriptor,
-             IReadWriteDescriptor, ILoggingContext)
+@implementer(ITCPTransport, ITLSTransport, ISystemHandle, IConsumer, IPushProducer,
+             IHalfCloseableDescriptor, IReadWriteDescriptor, ILoggingContext)
 class TCPTransport(_core.TCPConnection):
     """A connected TCP socket: the compiled transport, declaring Twisted's transport interfaces.
 
@@ -59,18 +55,21 @@ class TCPTransport(_core.TCPConnection):
 
     # Slots rather than an instance dict: about 150 bytes less per connection. "__dict__" stays
     # available (made on first use) for code that hangs its own attributes on a transport.
-    __slots__ = ("sessionno", "server", "logstr", "_aborted", "_adoptedOnPort", "__dict__")
+    __slots__ = ("sessionno", "server", "logstr", "_adoptedOnPort", "_tlsClientDefault", "__dict__")
+
+    TLS = False     # True once startTLS ran (Twisted's flag; ISSLTransport is the better test)
 
     def __init__(self, loop, fd, family, peer=None):
         _core.TCPConnection.__init__(self, loop, fd, family, peer)
         self.sessionno = 0
         self.server = None
         self.logstr = "Uninitialized"
-        self._aborted = False
+        self._tlsClientDefault = False
         self._adoptedOnPort = None   # the local port number, for an adoptStreamConnection transport
 
     def _attach(self, protocol):
         prefix = _log_prefix(protocol)
+        self._tlsClientDefault = self.connector is not None
         if self.connector is not None:
             self.logstr = "%s,client" % (prefix,)
         else:
@@ -102,15 +101,12 @@ class TCPTransport(_core.TCPConnection):
         """ILoggingContext: the protocol's prefix and, for servers, session number and peer."""
         return self.logstr
 
-    def abortConnection(self):
-        """Close now with an RST, dropping queued data; a later loseConnection() is ignored."""
-        self._aborted = True
-        _core.TCPConnection.abortConnection(self)
-
-    def loseConnection(self):
-        """Close once everything written is sent (ignored after abortConnection())."""
-        if not self._aborted:
-            _core.TCPConnection.loseConnection(self)
+    def startTLS(self, ctx, normal=True):
+        """ITLSTransport: from now on, speak TLS with context factory `ctx` (Twisted's
+        IOpenSSLContextFactory or client connection creator). Bytes written before go out in
+        clear, those written after encrypted. `normal` True keeps the TCP roles (the connecting
+        side is the TLS client); False swaps them. The transport then provides ISSLTransport."""
+        start_tls(self, TLSStartedTCPTransport, ctx, normal)
 
     def stopReading(self):
         """Stop reading from the socket (as Twisted's FileDescriptor.stopReading)."""
@@ -148,13 +144,21 @@ class TCPTransport(_core.TCPConnection):
         """IHalfCloseableDescriptor: the engine reports a half-close to the protocol itself."""
 
 
+class TLSStartedTCPTransport(TLSStartedMixin, TCPTransport):
+    """A TCPTransport after startTLS: writes, closes and producers go through the TLS layer."""
+
+    __slots__ = ()
+
+
 @implementer(IListeningPort, ILoggingContext)
-class TCPPort(Port):
+class TwistedTCPPort(Port):
     """A listening TCP socket (IListeningPort) whose connections are TCPTransport objects.
 
     `port` is a port number or a twisted.internet.tcp Binding (makeBinding): a number listens with
     SO_REUSEADDR, as Twisted does; a Binding says which of SO_REUSEADDR/SO_REUSEPORT to set.
     """
+
+    _type = "TCP"   # "TLS" for listenSSL's ports; only used in log lines, as in Twisted
 
     def __init__(self, port, factory, backlog=50, interface="", reactor=None, reusePort=False):
         if port is None or isinstance(port, int):
@@ -182,7 +186,7 @@ class TCPPort(Port):
     def _bindAddress(self, family):
         """As Twisted binds: an IPv6 interface keeps its %scope."""
         if family == socket.AF_INET6:
-            return _numeric_ipv6(self.interface, self.port)
+            return numeric_ipv6(self.interface, self.port)
         return (self.interface, self.port)
 
     def getHost(self):
@@ -199,7 +203,7 @@ class TCPPort(Port):
     def connectionLost(self, reason):
         """Close the socket and stop the factory, logging the close as Twisted's tcp.Port does."""
         if self.connected:
-            log.msg("(TCP Port %s Closed)" % (self._realPortNumber,))
+            log.msg("(%s Port %s Closed)" % (self._type, self._realPortNumber))
         super().connectionLost(reason)
 
 
@@ -219,7 +223,7 @@ class TCPConnecting(Connecting):
         try:
             if isIPv6Address(self.host):
                 family = socket.AF_INET6
-                self.addr = _numeric_ipv6(self.host, self.port)
+                self.addr = numeric_ipv6(self.host, self.port)
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setblocking(False)
             self.socket = sock
@@ -242,7 +246,7 @@ class TCPConnecting(Connecting):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         host = bindAddress._address
         if host is not None and isIPv6Address(host):
-            sock.bind(_numeric_ipv6(host, bindAddress._port))
+            sock.bind(numeric_ipv6(host, bindAddress._port))
         else:
             sock.bind((host or "", bindAddress._port))
 
@@ -250,20 +254,19 @@ class TCPConnecting(Connecting):
         if self.connector is None or self.disconnected:
             return
         if isIPAddress(self.host) or isIPv6Address(self.host):
-            self.startConnecting(self.addr)
+            self.connectTo(self.addr)
             return
         d = self.reactor.resolve(self.host)
-        d.addCallbacks(lambda ip: self.startConnecting((ip, self.port)),
+        d.addCallbacks(lambda ip: self.connectTo((ip, self.port)),
                        lambda failure: self.failIfNotConnected(failure.value))
 
-    def startConnecting(self, address):
+    def connectTo(self, address):
+        """Connect the socket made at the start to the socket address `address`."""
         if self.connector is None or self.disconnected:
             return
         if len(address) == 4:
-            self.realAddress = (_twisted_host(address),) + tuple(address[1:])
-        else:
-            self.realAddress = tuple(address)
-        self.doConnect()
+            address = (_twisted_host(address),) + tuple(address[1:])
+        self.startConnecting(self.socket, tuple(address))
 
     def getHost(self):
         """The local address of the socket (once bound)."""

@@ -1,10 +1,10 @@
 """Running Twisted's ReactorBuilder test suites on FastReactor.
 
 Twisted's ReactorBuilder points the global reactor at each reactor it builds by assigning the
-global reactor's ``__class__`` and ``__dict__``. That cannot work for a reactor whose state lives in a
-compiled base class (CPython refuses the ``__class__`` assignment between layouts, and a shared
-``__dict__`` would not share the C state). ``builder_for_fastreactor`` makes a subclass of a built test
-class that points ``twisted.internet.reactor`` (the module attribute and ``sys.modules`` entry, which
+global reactor's `__class__` and `__dict__`. That cannot work for a reactor whose state lives in a
+compiled base class (CPython refuses the `__class__` assignment between layouts, and a shared
+`__dict__` would not share the C state). `builder_for_fastreactor` makes a subclass of a built test
+class that points `twisted.internet.reactor` (the module attribute and `sys.modules` entry, which
 is where Twisted's own code looks the global reactor up) at the reactor under test instead, and
 undoes it afterwards.
 """
