@@ -26,3 +26,11 @@ def link(_netns_session):
         yield made
     finally:
         made.close()
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory):
+    """`CERT:KEY` of a self-signed test certificate, for peers run over TLS (FAULTS_TLS)."""
+    pytest.importorskip("OpenSSL", reason="pyOpenSSL (the test extra, twisted[tls]) runs TLS peers")
+    from faultnet import make_certificate
+    return make_certificate(str(tmp_path_factory.mktemp("faults-tls")))

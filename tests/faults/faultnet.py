@@ -286,3 +286,43 @@ def native_on_every_poller():
     """`native:POLLER` for each poller fastreactor has here (epoll first)."""
     import fastreactor
     return ["%s:%s" % (NATIVE, p) for p in fastreactor.available_pollers()]
+
+
+TLS_SUFFIX = "+tls"
+
+
+def make_certificate(directory):
+    """A self-signed EC certificate and its key as PEM files in `directory`; `CERT:KEY`, the value
+    peers take in FAULTS_TLS."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fastreactor fault tests")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=7))
+            .sign(key, hashes.SHA256()))
+    cert_path = os.path.join(directory, "cert.pem")
+    key_path = os.path.join(directory, "key.pem")
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.TraditionalOpenSSL,
+                                  serialization.NoEncryption()))
+    return "%s:%s" % (cert_path, key_path)
+
+
+def face_env(face, tls):
+    """Split a test's face parameter (`twisted-face+tls`) into the peer's face and the environment
+    that puts its connections on TLS (`tls`: the `tls` fixture's value, `CERT:KEY`)."""
+    if face.endswith(TLS_SUFFIX):
+        return face[:-len(TLS_SUFFIX)], {"FAULTS_TLS": tls}
+    return face, {"FAULTS_TLS": ""}

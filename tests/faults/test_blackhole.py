@@ -1,33 +1,47 @@
 """Black hole: connectTCP to an address whose SYNs vanish (a static neighbour entry to a MAC nobody
 owns) fails with TimeoutError after `timeout`, through clientConnectionFailed, in Twisted's order;
-a ReconnectingClientFactory backs off as configured; nothing leaks per attempt."""
+a ReconnectingClientFactory backs off as configured; nothing leaks per attempt. The same over
+connectSSL on the Twisted face (`+tls`), against Twisted's connectSSL."""
 import pytest
 
-from faultnet import BLACKHOLE_IP, TWISTED, TWISTED_FACE, native_on_every_poller
+from faultnet import (BLACKHOLE_IP, TLS_SUFFIX, TWISTED, TWISTED_FACE, face_env,
+                      native_on_every_poller)
 
 pytestmark = pytest.mark.faults
 
 
-def run_client(link, face):
+def run_client(link, face, tls=None):
+    name, env = face_env(face, tls)
     link.blackhole(link.client_ns, BLACKHOLE_IP)
-    child = link.spawn(link.client_ns, "blackhole_client.py", face, BLACKHOLE_IP, name=face)
+    child = link.spawn(link.client_ns, "blackhole_client.py", name, BLACKHOLE_IP, env=env,
+                       name=face)
     results = {name: child.expect(name, timeout=20) for name in ("order", "backoff", "leak")}
     child.expect("done", timeout=5)
     return results
 
 
-@pytest.fixture(scope="module")
-def oracle(request):
-    """Twisted's EPollReactor in the same black hole (one run shared by the module's tests)."""
+def run_oracle(face, tls=None):
     from faultnet import Link, namespaces_unavailable
     why = namespaces_unavailable()
     if why:
         pytest.skip(why)
     made = Link()
     try:
-        return run_client(made, TWISTED)
+        return run_client(made, face, tls)
     finally:
         made.close()
+
+
+@pytest.fixture(scope="module")
+def oracle():
+    """Twisted's EPollReactor in the same black hole (one run shared by the module's tests)."""
+    return run_oracle(TWISTED)
+
+
+@pytest.fixture(scope="module")
+def oracle_tls(tls):
+    """Twisted's EPollReactor's connectSSL in the same black hole."""
+    return run_oracle(TWISTED + TLS_SUFFIX, tls)
 
 
 def shape(trace):
@@ -35,9 +49,15 @@ def shape(trace):
     return [entry[:-1] for entry in trace]
 
 
-@pytest.mark.parametrize("face", native_on_every_poller() + [TWISTED_FACE])
-def test_blackhole(link, face, oracle):
-    got = run_client(link, face)
+@pytest.mark.parametrize("face", native_on_every_poller() + [TWISTED_FACE,
+                                                              TWISTED_FACE + TLS_SUFFIX])
+def test_blackhole(link, face, request):
+    if face.endswith(TLS_SUFFIX):
+        tls = request.getfixturevalue("tls")
+        oracle = request.getfixturevalue("oracle_tls")
+    else:
+        tls, oracle = None, request.getfixturevalue("oracle")
+    got = run_client(link, face, tls)
 
     # One connectTCP: the same callbacks as Twisted, TimeoutError after `timeout` (1.0 s).
     order = got["order"]["trace"]

@@ -1,6 +1,7 @@
 """A slow link that drops: a token bucket of a few Mbit/s with a small queue on both ends of the
 veth pair. Data sent both ways at once over 100 connections arrives intact and in order, and
-every producer is paused and resumed correctly on the way.
+every producer is paused and resumed correctly on the way; on TCP, and over TLS on the Twisted
+face (`+tls`: listenSSL/connectSSL, the producers behind Twisted's TLS wrapper).
 
 The issue asks for 64 MiB each way; at 8 Mbit/s that is over a minute per run, more than the
 CI budget of the fault tests allows, so CI sends 96 KiB per connection each way (9.4 MiB in all,
@@ -16,7 +17,7 @@ import time
 
 import pytest
 
-from faultnet import NATIVE, SERVER_IP, TWISTED_FACE
+from faultnet import NATIVE, SERVER_IP, TLS_SUFFIX, TWISTED_FACE, face_env
 
 pytestmark = pytest.mark.faults
 
@@ -27,16 +28,18 @@ RATE = "8mbit"
 
 
 @pytest.mark.timeout(900 if FULL else 120)
-@pytest.mark.parametrize("face", [NATIVE, TWISTED_FACE])
-def test_slow_lossy_link(link, face):
+@pytest.mark.parametrize("face", [NATIVE, TWISTED_FACE, TWISTED_FACE + TLS_SUFFIX])
+def test_slow_lossy_link(link, face, request):
+    tls = request.getfixturevalue("tls") if face.endswith(TLS_SUFFIX) else None
+    face, env = face_env(face, tls)
     for ns in (link.server_ns, link.client_ns):
         link.shape(ns, RATE, burst="8kb", limit="32kb")
     server = link.spawn(link.server_ns, "stream_peer.py", "server", face, SERVER_IP, 0, SIZE,
-                        name="server")
+                        env=env, name="server")
     port = server.expect("listening", timeout=20)["port"]
     started = time.monotonic()
     client = link.spawn(link.client_ns, "stream_peer.py", "client", face, SERVER_IP, port, SIZE,
-                        CONNECTIONS, name="client")
+                        CONNECTIONS, env=env, name="client")
     budget = 3 * SIZE * CONNECTIONS * 8 / 8e6 + 30
     client_report = client.expect("report", timeout=budget)["connections"]
     elapsed = time.monotonic() - started

@@ -13,7 +13,7 @@ import sys
 import time
 import weakref
 
-from peerlib import Face, emit, guarded, fd_count, reason_name
+from peerlib import Face, connect, emit, fd_count, guarded, reason_name
 
 face = Face(sys.argv[1])
 ADDRESS = sys.argv[2]
@@ -50,7 +50,7 @@ def order(then):
             emit("order", trace=trace)
             reactor.callLater(0, then)
 
-    reactor.connectTCP(ADDRESS, PORT, Client(), timeout=1.0)
+    connect(face, ADDRESS, PORT, Client(), timeout=1.0)
 
 
 def backoff(then):
@@ -81,7 +81,7 @@ def backoff(then):
 
     factory = Backoff()
     factory.clock = reactor
-    reactor.connectTCP(ADDRESS, PORT, factory, timeout=0.3)
+    connect(face, ADDRESS, PORT, factory, timeout=0.3)
 
 
 def leak(then):
@@ -121,7 +121,7 @@ def leak(then):
         before["fds"] = fd_count()
         before["calls"] = len(reactor.getDelayedCalls())
         gc.disable()  # transports must be freed by reference counting alone (no cycles)
-        reactor.connectTCP(ADDRESS, PORT, Again(), timeout=0.05)
+        connect(face, ADDRESS, PORT, Again(), timeout=0.05)
 
     class Warm(face.protocol.ClientFactory):
         noisy = False
@@ -129,7 +129,7 @@ def leak(then):
         def clientConnectionFailed(self, connector, reason):
             reactor.callLater(0, measured)
 
-    reactor.connectTCP(ADDRESS, PORT, Warm(), timeout=0.05)
+    connect(face, ADDRESS, PORT, Warm(), timeout=0.05)
 
 
 def main():

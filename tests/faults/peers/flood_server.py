@@ -5,7 +5,7 @@ connection: bytes written, paused or not, pauses and resumes, the transport's bu
 (where the transport tells), and the process's RSS."""
 import sys
 
-from peerlib import Face, emit, guarded, on_commands, rss_kib
+from peerlib import Face, emit, guarded, listen, on_commands, rss_kib, tcp_transport
 
 face = Face(sys.argv[1])
 ADDRESS = sys.argv[2]
@@ -52,13 +52,13 @@ class Factory(face.protocol.Factory):
 def command(cmd):
     if cmd["cmd"] == "stats":
         p = latest[0]
-        size = getattr(p.transport, "getWriteBufferSize", None)
+        size = getattr(tcp_transport(p.transport), "getWriteBufferSize", None)
         emit("stats", written=p.written, paused=p.paused, pauses=p.pauses, resumes=p.resumes,
              buffered=size() if size else None, rss_kib=rss_kib())
 
 
 def main():
-    port = reactor.listenTCP(0, Factory(), interface=ADDRESS)
+    port = listen(face, 0, Factory(), interface=ADDRESS)
     on_commands(face, command)
     emit("listening", port=port.getHost().port)
 

@@ -57,6 +57,52 @@ class Face:
         self.reactor.run(installSignalHandlers=False)
 
 
+TLS = os.environ.get("FAULTS_TLS")
+"""`CERT:KEY` (PEM files) to run a peer's connections over TLS (Twisted faces only: listenSSL and
+connectSSL; the client does not verify the test certificate); unset for plain TCP."""
+
+
+def listen(face, port, factory, backlog=50, interface=""):
+    """listenTCP, or listenSSL with the test certificate when TLS is set."""
+    if TLS:
+        from twisted.internet import ssl
+        cert, key = TLS.split(":")
+        with open(cert) as c, open(key) as k:
+            options = ssl.PrivateCertificate.loadPEM(c.read() + k.read()).options()
+        return face.reactor.listenSSL(port, factory, options, backlog=backlog, interface=interface)
+    return face.reactor.listenTCP(port, factory, backlog=backlog, interface=interface)
+
+
+def connect(face, host, port, factory, timeout=30):
+    """connectTCP, or connectSSL (no certificate verification) when TLS is set."""
+    if TLS:
+        from twisted.internet import ssl
+        return face.reactor.connectSSL(host, port, factory, ssl.CertificateOptions(),
+                                       timeout=timeout)
+    return face.reactor.connectTCP(host, port, factory, timeout=timeout)
+
+
+def tcp_transport(transport):
+    """The TCP transport itself: under a TLS wrapper (a protocol wrapper with `wrappedProtocol`),
+    the one it wraps; socket options and `bufferSize` go there."""
+    if hasattr(transport, "wrappedProtocol"):
+        return transport.transport
+    return transport
+
+
+def client_socket(address, port, timeout=10):
+    """A connected blocking socket (plain peers); TLS-wrapped, handshake done, when TLS is set."""
+    import socket
+    sock = socket.create_connection((address, port), timeout=timeout)
+    if TLS:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        sock = context.wrap_socket(sock)
+    return sock
+
+
 def emit(event, **fields):
     """Report one event to the test."""
     fields["event"] = event

@@ -12,8 +12,9 @@ each side sends the deterministic stream `payload(index, side)` through a push p
 socket's SO_SNDBUF lowered to SNDBUF and the transport's `bufferSize` to one chunk, so that the
 transport's own buffer fills and pauses the producer on a slow path.
 Each side hashes what it receives and reports whether it is the start of the peer's stream (intact
-and in order) and all of it, and how often its producer was paused and resumed. The client closes a connection once it
-has received everything, sent everything and is not paused.
+and in order) and all of it, and how often its producer was paused and resumed. Once a side has
+received everything, sent everything and is not paused it unregisters its producer, and the
+client closes.
 """
 import hashlib
 import random
@@ -22,7 +23,7 @@ import struct
 import sys
 import time
 
-from peerlib import Face, emit, guarded, on_commands, reason_name
+from peerlib import Face, connect, emit, guarded, listen, on_commands, reason_name, tcp_transport
 
 ROLE, FACE, ADDRESS, PORT, SIZE = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 CONNECTIONS = int(sys.argv[6]) if len(sys.argv) > 6 else 1
@@ -54,9 +55,9 @@ class Streamer(face.protocol.Protocol):
         self.header = b""
         self.closing = False
         self.data = None
-        sock = self.transport.getHandle()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
-        self.transport.bufferSize = CHUNK   # Twisted's FileDescriptor attribute: pause above it
+        tcp = tcp_transport(self.transport)
+        tcp.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
+        tcp.bufferSize = CHUNK   # Twisted's FileDescriptor attribute: pause above it
         self.transport.registerProducer(self, True)
         if self.side == "client":
             self.transport.write(struct.pack("!I", self.index))
@@ -109,10 +110,14 @@ class Streamer(face.protocol.Protocol):
         self.maybe_close()
 
     def maybe_close(self):
-        if (self.side == "client" and not self.closing and self.received >= SIZE
-                and self.sent >= SIZE and not self.paused):
+        # Done both ways and not paused: unregister (Twisted's TLS transport shuts down only once
+        # no producer is registered), and the client closes.
+        if (not self.closing and self.received >= SIZE and self.sent >= SIZE
+                and not self.paused):
             self.closing = True
-            self.transport.loseConnection()
+            self.transport.unregisterProducer()
+            if self.side == "client":
+                self.transport.loseConnection()
 
     def connectionLost(self, reason):
         peer = "server" if self.side == "client" else "client"
@@ -176,7 +181,7 @@ class ClientFactory(face.protocol.ClientFactory):
 
 
 def server():
-    port = reactor.listenTCP(PORT, ServerFactory(), backlog=1024, interface=ADDRESS)
+    port = listen(face, PORT, ServerFactory(), backlog=1024, interface=ADDRESS)
 
     def command(cmd):
         if cmd["cmd"] == "report":
@@ -191,8 +196,7 @@ def client():
     # Staggered: a burst of 100 handshakes into a small dropping queue loses whole handshakes,
     # and the kernel then aborts a few connections on its own (ETIMEDOUT), on any reactor.
     for i in range(CONNECTIONS):
-        reactor.callLater(i * STAGGER, reactor.connectTCP, ADDRESS, PORT, ClientFactory(i),
-                          timeout=30)
+        reactor.callLater(i * STAGGER, connect, face, ADDRESS, PORT, ClientFactory(i), timeout=30)
 
 
 reactor.callWhenRunning(guarded(server if ROLE == "server" else client))

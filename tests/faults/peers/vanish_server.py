@@ -15,7 +15,7 @@ import socket
 import sys
 import time
 
-from peerlib import Face, emit, guarded, on_commands, reason_name
+from peerlib import Face, emit, guarded, listen, on_commands, reason_name, tcp_transport
 
 face = Face(sys.argv[1])
 ADDRESS = sys.argv[2]
@@ -37,8 +37,9 @@ class Vanishing(face.policies.TimeoutMixin, face.protocol.Protocol):
             self.mode = data[:1].decode()
             connections[self.mode] = self
             if self.mode == "K":
-                self.transport.setTcpKeepAlive(1)
-                sock = self.transport.getHandle()
+                tcp = tcp_transport(self.transport)
+                tcp.setTcpKeepAlive(1)
+                sock = tcp.getHandle()
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 2)
@@ -74,7 +75,7 @@ class Factory(face.protocol.Factory):
 
 
 def main():
-    port = reactor.listenTCP(0, Factory(), interface=ADDRESS)
+    port = listen(face, 0, Factory(), interface=ADDRESS)
     on_commands(face, command)
     emit("listening", port=port.getHost().port)
 
