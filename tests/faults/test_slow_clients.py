@@ -1,6 +1,6 @@
 """Slow and idle clients: 5,000 clients trickling one byte per second each do not slow an active
 client's echo latency by more than 2x; a server writing to a client that never reads stays
-bounded when its protocol respects `registerProducer`.
+bounded when its protocol respects `registerProducer` (on TCP, and over TLS on the Twisted face).
 
 The 5,000 clients run on epoll only (select cannot watch descriptors above FD_SETSIZE, 1024).
 The clients run in separate processes (RLIMIT_NOFILE is 20,000 here); the server is pinned to one
@@ -8,7 +8,8 @@ core and the clients to the other, as DESIGN.md asks for load tests.
 """
 import pytest
 
-from faultnet import NATIVE, SERVER_IP, TWISTED_FACE, native_on_every_poller
+from faultnet import (NATIVE, SERVER_IP, TLS_SUFFIX, TWISTED, TWISTED_FACE, face_env,
+                      native_on_every_poller)
 
 pytestmark = pytest.mark.faults
 
@@ -56,12 +57,25 @@ def test_trickling_clients_do_not_slow_an_active_one(link, face):
     assert best["median"] <= 2 * base["median"], (base, loaded)
 
 
-@pytest.mark.parametrize("face", native_on_every_poller() + [TWISTED_FACE])
-def test_write_to_a_client_that_never_reads_stays_bounded(link, face):
+PAUSE_ONCE = pytest.mark.xfail(strict=True, reason=(
+    "engine: src/stream.pyx maybe_pause_producer pauses only when producerPaused is False; "
+    "Twisted's FileDescriptor._maybePauseProducer calls pauseProducing() on every write that "
+    "finds the buffer full. Twisted's TLS wrapper pauses its producer itself before the "
+    "handshake and resumes it after flushing (_unbufferPendingWrites), so the transport's flag "
+    "stays True while the producer runs, and it is never paused again: hundreds of MB buffered"))
+
+
+@pytest.mark.parametrize("face", native_on_every_poller() + [
+    TWISTED_FACE, pytest.param(TWISTED_FACE + TLS_SUFFIX, marks=PAUSE_ONCE),
+    TWISTED + TLS_SUFFIX])
+def test_write_to_a_client_that_never_reads_stays_bounded(link, face, request):
     import time
-    server = link.spawn(link.server_ns, "flood_server.py", face, SERVER_IP, name="server")
+    tls = request.getfixturevalue("tls") if face.endswith(TLS_SUFFIX) else None
+    face, env = face_env(face, tls)
+    server = link.spawn(link.server_ns, "flood_server.py", face, SERVER_IP, env=env,
+                        name="server")
     port = server.expect("listening", timeout=20)["port"]
-    link.spawn(link.client_ns, "plain_client.py", SERVER_IP, port, "x", name="client")
+    link.spawn(link.client_ns, "plain_client.py", SERVER_IP, port, "x", env=env, name="client")
     time.sleep(1.5)
     server.send("stats")
     first = server.expect("stats", timeout=10)
