@@ -1,12 +1,13 @@
 """Resource exhaustion: running out of descriptors (EMFILE) under a connection storm keeps the
-established connections serving, does not spin the CPU, and recovers when descriptors free up; a
-SYN flood of half-open connections keeps the port serving completed ones."""
+established connections serving, does not spin the CPU, and recovers when descriptors free up (on
+TCP, and on TLS ports of the Twisted face); a SYN flood of half-open connections keeps the port
+serving completed ones."""
 import time
 
 import pytest
 
-from faultnet import (FLOOD_IP, NATIVE, SERVER_IP, TWISTED, TWISTED_FACE,
-                      native_on_every_poller)
+from faultnet import (FLOOD_IP, NATIVE, SERVER_IP, TLS_SUFFIX, TWISTED, TWISTED_FACE,
+                      face_env, native_on_every_poller)
 
 pytestmark = pytest.mark.faults
 
@@ -25,12 +26,18 @@ def do(child, command, event, **fields):
     return child.expect(event, timeout=30)
 
 
-@pytest.mark.parametrize("face", native_on_every_poller() + [TWISTED_FACE, TWISTED])
-def test_emfile_storm(link, face):
-    server = link.spawn(link.server_ns, "echo_server.py", face, SERVER_IP, NOFILE, name="server")
+@pytest.mark.parametrize("face", native_on_every_poller() + [
+    TWISTED_FACE, TWISTED, TWISTED_FACE + TLS_SUFFIX, TWISTED + TLS_SUFFIX])
+def test_emfile_storm(link, face, request):
+    """With `+tls` the server is listenSSL, the held and later clients speak TLS, and the storm
+    is of TCP connections that never start a handshake."""
+    tls = request.getfixturevalue("tls") if face.endswith(TLS_SUFFIX) else None
+    face, env = face_env(face, tls)
+    server = link.spawn(link.server_ns, "echo_server.py", face, SERVER_IP, NOFILE, env=env,
+                        name="server")
     port = server.expect("listening", timeout=20)["port"]
     c = clients(link, port)
-    assert do(c, "open", "opened", tag="held", count=5)["ok"] == 5
+    assert do(c, "open", "opened", tag="held", count=5, tls=bool(tls))["ok"] == 5
     assert do(c, "check", "checked", tag="held")["echoed"] == 5
 
     storm = do(c, "open", "opened", tag="storm", count=STORM)
@@ -48,7 +55,7 @@ def test_emfile_storm(link, face):
 
     do(c, "close", "closed", tag="storm")
     time.sleep(0.5)
-    after = do(c, "open", "opened", tag="after", count=5)
+    after = do(c, "open", "opened", tag="after", count=5, tls=bool(tls))
     assert after["ok"] == 5, after
     recovered = do(c, "check", "checked", tag="after", timeout=5)
     assert recovered["echoed"] == 5, recovered

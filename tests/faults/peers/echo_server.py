@@ -1,4 +1,5 @@
-"""An echo server on the reactor named by argv[1], listening on argv[2] (port 0).
+"""An echo server on the reactor named by argv[1], listening on argv[2] (port 0; TLS when
+FAULTS_TLS is set).
 
 Optional argv[3]: a soft RLIMIT_NOFILE to set first (for descriptor exhaustion; 0: leave it);
 optional argv[4]: the listen backlog instead of 4096; optional argv[5] `noreserve`: release
@@ -10,7 +11,7 @@ open now and ever made, RSS, and this process's CPU seconds.
 import os
 import sys
 
-from peerlib import Face, emit, fd_count, guarded, on_commands, rss_kib, set_nofile
+from peerlib import Face, emit, fd_count, guarded, listen, on_commands, rss_kib, set_nofile
 
 face = Face(sys.argv[1])
 ADDRESS = sys.argv[2]
@@ -46,7 +47,7 @@ def command(cmd):
 
 
 def main():
-    port = reactor.listenTCP(0, Factory(), backlog=BACKLOG, interface=ADDRESS)
+    port = listen(face, 0, Factory(), backlog=BACKLOG, interface=ADDRESS)
     if len(sys.argv) > 5 and sys.argv[5] == "noreserve":
         from fastreactor import _core
         if not _core._release_emfile_reserve():

@@ -1,10 +1,11 @@
 """Groups of plain TCP clients (no reactor), driven by commands: argv ADDRESS PORT.
 
 Commands (JSON lines on stdin), each answered by one event:
-- `open` (tag, count): open `count` connections into group `tag`, non-blocking, waiting up to 5 s
-  for the handshakes; `opened` (tag, ok, failed);
+- `open` (tag, count, tls): open `count` connections into group `tag`, non-blocking, waiting up
+  to 5 s for the handshakes (with `tls`, then a blocking TLS handshake on each, 5 s at most, no
+  certificate verification); `opened` (tag, ok, failed);
 - `check` (tag, timeout): send 5 bytes on each connection of the group and wait up to `timeout`
-  seconds for their echo; `checked` (tag, echoed, closed, silent): echoed in full, closed by the
+  seconds for their echo (TLS groups one connection after the other, `timeout` each); `checked` (tag, echoed, closed, silent): echoed in full, closed by the
   server (EOF or reset), no answer in time;
 - `close` (tag): close the group's connections; `closed` (tag, count).
 """
@@ -20,7 +21,50 @@ ADDRESS, PORT = sys.argv[1], int(sys.argv[2])
 groups = {}
 
 
-def open_group(tag, count):
+def tls_handshake(sock):
+    """`sock` (connected) wrapped in TLS, the handshake done; None if it failed."""
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    sock.setblocking(True)
+    sock.settimeout(5)
+    try:
+        return context.wrap_socket(sock)
+    except (OSError, ssl.SSLError):
+        sock.close()
+        return None
+
+
+def check_tls_group(tag, timeout):
+    echoed = closed = silent = 0
+    for s in groups.get(tag, []):
+        s.settimeout(timeout)
+        try:
+            s.sendall(b"ping!")
+            got = b""
+            while len(got) < 5:
+                data = s.recv(64)
+                if not data:
+                    break
+                got += data
+        except socket.timeout:
+            silent += 1
+            continue
+        except OSError:
+            closed += 1
+            continue
+        if got == b"ping!":
+            echoed += 1
+        else:
+            closed += 1
+    emit("checked", tag=tag, echoed=echoed, closed=closed, silent=silent)
+
+
+tls_groups = set()
+
+
+def open_group(tag, count, tls=False):
     made = []
     poller = select.epoll()
     for _ in range(count):
@@ -41,11 +85,16 @@ def open_group(tag, count):
     for s in made:
         if s not in ok:
             s.close()
+    if tls:
+        tls_groups.add(tag)
+        ok = [t for t in (tls_handshake(s) for s in ok) if t is not None]
     groups.setdefault(tag, []).extend(ok)
     emit("opened", tag=tag, ok=len(ok), failed=count - len(ok))
 
 
 def check_group(tag, timeout):
+    if tag in tls_groups:
+        return check_tls_group(tag, timeout)
     socks = groups.get(tag, [])
     got = {}
     closed = set()
@@ -93,7 +142,7 @@ emit("ready")
 for line in sys.stdin:
     cmd = json.loads(line)
     if cmd["cmd"] == "open":
-        open_group(cmd["tag"], cmd["count"])
+        open_group(cmd["tag"], cmd["count"], cmd.get("tls", False))
     elif cmd["cmd"] == "check":
         check_group(cmd["tag"], cmd.get("timeout", 5))
     elif cmd["cmd"] == "close":
