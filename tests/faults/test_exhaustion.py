@@ -102,7 +102,7 @@ def test_syn_flood(link, face):
     c = clients(link, port)
     assert do(c, "open", "opened", tag="before", count=5)["ok"] == 5
 
-    flood = link.spawn(link.client_ns, "syn_flood.py", FLOOD_IP, SERVER_IP, port, 6, 2000000,
+    flood = link.spawn(link.client_ns, "syn_flood.py", FLOOD_IP, SERVER_IP, port, 3.5, 2000000,
                        name="flood", cpu=1)
     flood.expect("flooding", timeout=20)
     time.sleep(0.5)

@@ -1,10 +1,10 @@
 """Connects to an address whose SYNs vanish (a black hole), on the reactor named by argv[1].
 
 argv: FACE ADDRESS. Runs three scenarios one after another and reports each:
-- `order`: one connectTCP with timeout=1.0; every factory callback with its time since the call;
+- `order`: one connectTCP with timeout=0.5; every factory callback with its time since the call;
 - `backoff`: a ReconnectingClientFactory (initialDelay 0.2, factor 2, maxDelay 0.5, no jitter,
   maxRetries 3) with timeout=0.3 per attempt; each attempt's start and failure times;
-- `leak`: 40 attempts in a row with timeout=0.05, each started from the previous failure;
+- `leak`: 30 attempts in a row with timeout=0.03, each started from the previous failure;
   descriptors, delayed calls and live connecting transports before and after (the
   transports counted once with the cyclic garbage collector off, once after a collection).
 """
@@ -50,7 +50,7 @@ def order(then):
             emit("order", trace=trace)
             reactor.callLater(0, then)
 
-    connect(face, ADDRESS, PORT, Client(), timeout=1.0)
+    connect(face, ADDRESS, PORT, Client(), timeout=0.5)
 
 
 def backoff(then):
@@ -85,7 +85,7 @@ def backoff(then):
 
 
 def leak(then):
-    attempts = 40
+    attempts = 30
     state = {"n": 0, "refs": []}
     before = {}
 
@@ -121,7 +121,7 @@ def leak(then):
         before["fds"] = fd_count()
         before["calls"] = len(reactor.getDelayedCalls())
         gc.disable()  # transports must be freed by reference counting alone (no cycles)
-        connect(face, ADDRESS, PORT, Again(), timeout=0.05)
+        connect(face, ADDRESS, PORT, Again(), timeout=0.03)
 
     class Warm(face.protocol.ClientFactory):
         noisy = False
@@ -129,7 +129,7 @@ def leak(then):
         def clientConnectionFailed(self, connector, reason):
             reactor.callLater(0, measured)
 
-    connect(face, ADDRESS, PORT, Warm(), timeout=0.05)
+    connect(face, ADDRESS, PORT, Warm(), timeout=0.03)
 
 
 def main():
