@@ -4,7 +4,8 @@ argv: ROLE FACE ADDRESS PORT SIZE [CONNECTIONS] [SNDBUF]
 - ROLE `server` listens on ADDRESS:PORT (0: any), emits `listening` with the port, and on the
   command `report` (count) emits `report` with one entry per finished connection, once `count`
   have finished.
-- ROLE `client` opens CONNECTIONS connections at once and emits `report` when all have ended.
+- ROLE `client` opens CONNECTIONS connections (20 ms apart), emits `progress` every 10 s and
+  `report` when all have ended.
 
 Each connection carries SIZE bytes each way: the client first sends its index (4 bytes); then
 each side sends the deterministic stream `payload(index, side)` through a push producer
@@ -46,6 +47,7 @@ class Streamer(face.protocol.Protocol):
     index = None
 
     def connectionMade(self):
+        live.append(self)
         self.made_at = time.monotonic() - T0
         self.paused = False
         self.pauses = self.resumes = self.double_pauses = self.double_resumes = 0
@@ -150,6 +152,7 @@ def maybe_report():
 
 
 results = []
+live = []      # every connection made (for progress reports)
 wanted = []
 
 
@@ -192,7 +195,15 @@ def server():
     emit("listening", port=port.getHost().port)
 
 
+def progress():
+    """Every 10 s: bytes received and sent so far by all connections, and how many ended."""
+    emit("progress", t=round(time.monotonic() - T0, 1), ended=len(results),
+         received=sum(p.received for p in live), sent=sum(p.sent for p in live))
+    reactor.callLater(10, progress)
+
+
 def client():
+    reactor.callLater(10, progress)
     # Staggered: a burst of 100 handshakes into a small dropping queue loses whole handshakes,
     # and the kernel then aborts a few connections on its own (ETIMEDOUT), on any reactor.
     for i in range(CONNECTIONS):
