@@ -2,8 +2,8 @@
 
 argv: ROLE FACE ADDRESS PORT SIZE [CONNECTIONS] [SNDBUF]
 - ROLE `server` listens on ADDRESS:PORT (0: any), emits `listening` with the port, and on the
-  command `report` (count) emits `report` with one entry per finished connection, once `count`
-  have finished.
+  command `report` (indices) emits `report` with one entry per finished connection, once the
+  connections of those indices have finished.
 - ROLE `client` opens CONNECTIONS connections (20 ms apart), emits `progress` every 10 s and
   `report` when all have ended.
 
@@ -58,7 +58,13 @@ class Streamer(face.protocol.Protocol):
         self.closing = False
         self.data = None
         tcp = tcp_transport(self.transport)
-        tcp.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
+        sock = tcp.getHandle()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
+        # This machine defaults to BBR, whose bandwidth estimate collapses to a few kbit/s on some
+        # of these small-buffered lossy flows (the last connections then crawl for minutes in the
+        # kernel, pacing_rate ~5 kbit/s in `ss -ti`); cubic, Linux's usual default, does not.
+        # (The per-namespace sysctl is refused in a child namespace; the socket option is not.)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"cubic")
         tcp.bufferSize = CHUNK   # Twisted's FileDescriptor attribute: pause above it
         self.transport.registerProducer(self, True)
         if self.side == "client":
@@ -144,9 +150,9 @@ class Streamer(face.protocol.Protocol):
 
 
 def maybe_report():
-    """The server's report, once the test asked for it and `count` connections have ended (the
-    last FINs may still be crossing the slow link when the client is done)."""
-    if wanted and len(results) >= wanted[0]:
+    """The server's report, once the test asked for it and the connections it named have ended
+    (the last FINs may still be crossing the slow link when the client is done)."""
+    if wanted and wanted[0] <= {r["index"] for r in results}:
         emit("report", connections=results)
         del wanted[:]
 
@@ -188,7 +194,7 @@ def server():
 
     def command(cmd):
         if cmd["cmd"] == "report":
-            wanted.append(cmd["count"])
+            wanted.append(set(cmd["indices"]))
             maybe_report()
 
     on_commands(face, command)
