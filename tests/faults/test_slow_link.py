@@ -5,8 +5,9 @@ face (`+tls`: listenSSL/connectSSL, the producers behind Twisted's TLS wrapper).
 
 The issue asks for 64 MiB each way; at 8 Mbit/s that is over a minute per run, more than the
 CI budget of the fault tests allows, so CI sends 64 KiB per connection each way (6.25 MiB in all,
-about 8 s); FASTREACTOR_FAULTS_FULL=1 sends the full 64 MiB (640 KiB per connection), on Twisted's own
-reactor too as a reference.
+about 8 s); FASTREACTOR_FAULTS_FULL=1 sends the full 64 MiB (640 KiB per connection): about a minute per
+run, and there the kernel gives up (ETIMEDOUT) on 20 to 40 of the 100 connections, on Twisted's
+own reactor as on fastreactor (which once also left one connection hanging for minutes).
 The client opens its connections 20 ms apart: a burst of 100 handshakes into the small dropping
 queue loses whole handshakes and the kernel then aborts a few connections itself (ETIMEDOUT,
 TcpExtTCPAbortOnTimeout), on Twisted's own reactor as on fastreactor. Even staggered this can
@@ -18,7 +19,7 @@ import time
 
 import pytest
 
-from faultnet import NATIVE, SERVER_IP, TLS_SUFFIX, TWISTED, TWISTED_FACE, face_env
+from faultnet import NATIVE, SERVER_IP, TLS_SUFFIX, TWISTED_FACE, face_env
 
 pytestmark = pytest.mark.faults
 
@@ -29,8 +30,7 @@ RATE = "8mbit"
 
 
 @pytest.mark.timeout(900 if FULL else 120)
-@pytest.mark.parametrize("face", [NATIVE, TWISTED_FACE, TWISTED_FACE + TLS_SUFFIX]
-                         + ([TWISTED] if FULL else []))
+@pytest.mark.parametrize("face", [NATIVE, TWISTED_FACE, TWISTED_FACE + TLS_SUFFIX])
 def test_slow_lossy_link(link, face, request):
     tls = request.getfixturevalue("tls") if face.endswith(TLS_SUFFIX) else None
     face, env = face_env(face, tls)
@@ -73,7 +73,7 @@ def test_slow_lossy_link(link, face, request):
     # retransmissions failed; counted as TcpExtTCPAbortOnTimeout): those end in ConnectionLost.
     unfinished = [r for r in client_report if not r["ok"]]
     assert len(unfinished) <= aborts, (aborts, unfinished)
-    if not FULL:   # at full size the kernel gives up on many more (Twisted's reactor too)
+    if not FULL:   # at full size the kernel gives up on many more (see above)
         assert len(unfinished) <= CONNECTIONS // 20, (aborts, unfinished)
     assert {r["reason"] for r in unfinished} <= {"ConnectionLost"}, unfinished
     assert {r["reason"] for r in client_report if r["ok"]} == {"ConnectionDone"}
