@@ -259,7 +259,11 @@ cdef class StreamTransport(Handle):
         return 0
 
     cdef int maybe_pause_producer(self) except -1:
-        if (self.producer is not None and self.streamingProducer and not self.producerPaused
+        # As Twisted's FileDescriptor: every write that finds the queue over the limit pauses a
+        # push producer, even one the transport already paused. Something else (Twisted's TLS
+        # layer, say) may have resumed it meanwhile, and a producer left running fills the queue
+        # without bound.
+        if (self.producer is not None and self.streamingProducer
                 and self.write_pending > self.bufferSize):
             self.producerPaused = True
             self.producer.pauseProducing()

@@ -170,7 +170,7 @@ def test_protocol_echo_with_twisted_clients(reactor):
     """A genuine twisted.internet.protocol.Protocol echo server, with Twisted clients on the same
     reactor (connectTCP by host name, through the reactor's resolver)."""
     port = reactor.listenTCP(0, protocol.ServerFactory.forProtocol(Echo), interface="127.0.0.1")
-    received = {}
+    received = []   # one entry per client (not keyed by id(): a freed client's id is reused)
     message = b"x" * 1024
 
     class Client(protocol.Protocol):
@@ -181,7 +181,7 @@ def test_protocol_echo_with_twisted_clients(reactor):
         def dataReceived(self, data):
             self.buffer += data
             if len(self.buffer) == len(message) * 64:
-                received[id(self)] = self.buffer
+                received.append(self.buffer)
                 self.transport.loseConnection()
                 if len(received) == 10:
                     reactor.stop()
@@ -192,4 +192,4 @@ def test_protocol_echo_with_twisted_clients(reactor):
     reactor.callLater(10, reactor.stop)
     reactor.run(installSignalHandlers=False)
     assert len(received) == 10
-    assert all(value == message * 64 for value in received.values())
+    assert all(value == message * 64 for value in received)

@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Appended, not put first: `from conftest import ...` in tests/ must keep finding tests/conftest.py.
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
 from faultnet import Link, namespaces_unavailable, remove_stale_namespaces  # noqa: E402
 

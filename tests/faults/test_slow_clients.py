@@ -57,16 +57,8 @@ def test_trickling_clients_do_not_slow_an_active_one(link, face):
     assert best["median"] <= 2 * base["median"], (base, loaded)
 
 
-PAUSE_ONCE = pytest.mark.xfail(strict=True, reason=(
-    "engine: src/stream.pyx maybe_pause_producer pauses only when producerPaused is False; "
-    "Twisted's FileDescriptor._maybePauseProducer calls pauseProducing() on every write that "
-    "finds the buffer full. Twisted's TLS wrapper pauses its producer itself before the "
-    "handshake and resumes it after flushing (_unbufferPendingWrites), so the transport's flag "
-    "stays True while the producer runs, and it is never paused again: hundreds of MB buffered"))
-
-
 @pytest.mark.parametrize("face", native_on_every_poller() + [
-    TWISTED_FACE, pytest.param(TWISTED_FACE + TLS_SUFFIX, marks=PAUSE_ONCE),
+    TWISTED_FACE, TWISTED_FACE + TLS_SUFFIX,
     TWISTED + TLS_SUFFIX])
 def test_write_to_a_client_that_never_reads_stays_bounded(link, face, request):
     import time
