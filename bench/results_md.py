@@ -4,7 +4,8 @@
 
 The per-message table comes from bench/out/profile-latest.json (written by bench/profile) and the
 per-request twisted.web table from bench/out/profile-web-latest.json (bench/profile --workload web),
-when they exist.
+when they exist. Measurements that bench/run.py does not make (TLS, processes, the soak, io_uring)
+are kept by hand in bench/notes/*.md and appended, in name order, as they are.
 """
 import json
 import os
@@ -74,7 +75,23 @@ def render(result, profile=None, web_profile=None):
         lines += ["## Per-message cost (bench/profile)", "", render_profile(profile)]
     if web_profile:
         lines += ["## Per-request cost, twisted.web (bench/profile --workload web)", "", render_profile(web_profile)]
+    lines += notes()
     return "\n".join(lines).rstrip() + "\n"
+
+
+NOTES = os.path.join(HERE, "notes")
+
+
+def notes(directory=NOTES):
+    """The hand-kept result sections (bench/notes/*.md, each starting with its `## ` heading), as
+    lines to append."""
+    lines = []
+    if os.path.isdir(directory):
+        for name in sorted(os.listdir(directory)):
+            if name.endswith(".md"):
+                with open(os.path.join(directory, name)) as f:
+                    lines += ["", f.read().rstrip(), ""]
+    return lines
 
 
 def disturbance(result, threshold=25.0):
