@@ -8,8 +8,9 @@
 # IReactorFDSet readers/writers) works unchanged. All arms, re-arms and cancellations of a loop
 # turn go to the kernel in the single io_uring_enter that also waits.
 #
-# A poll holds a reference to the file: a descriptor that leaves the loop to be closed has its
-# poll cancelled at once (an io_uring_enter in unregister), so close() really closes the socket.
+# A poll holds a reference to the file: a descriptor that leaves the loop (the engine closes it
+# right after) has its poll cancelled at once (an io_uring_enter in unregister), so close() really
+# closes the socket.
 # Each poll carries a token in its user_data; a completion whose token is not the descriptor's
 # current one (cancelled, replaced, or of a closed and reused descriptor) is dropped.
 import logging
@@ -183,13 +184,13 @@ cdef class IouringPoller(Poller):
         self.interest[fd] = 0
         if self.armed[fd]:
             self.cancel(fd)
-            if closing:
-                # The poll holds the file: cancel it now, so the close() that follows closes it.
-                while fr_ring_submit(self.ring, 0, 0) < 0:
-                    if errno != EINTR and errno != EBUSY and errno != EAGAIN:
-                        raise OSError(errno, "io_uring_enter failed")
-                    if errno != EINTR:
-                        break
+            # The poll holds the file, and the engine closes a descriptor right after it leaves
+            # the loop: cancel now (one io_uring_enter), so that close() really closes it.
+            while fr_ring_submit(self.ring, 0, 0) < 0:
+                if errno != EINTR and errno != EBUSY and errno != EAGAIN:
+                    raise OSError(errno, "io_uring_enter failed")
+                if errno != EINTR:
+                    break
         return 0
 
     cdef int wait(self, double timeout, FiredEvent *out) except -1:
@@ -198,42 +199,47 @@ cdef class IouringPoller(Poller):
         cdef uint64_t ud
         cdef int res
         cdef long long ns = timeout_nanoseconds(timeout)
-        cdef int block = ns != 0
+        cdef bint block = ns != 0, waited = False
         self.check_open()
-        self.arm_queued()
-        n = fr_ring_reap(self.ring, self.completions, self.max_events)
-        if n == 0 or fr_ring_pending(self.ring):
-            with nogil:
-                rc = fr_ring_submit(self.ring, block and n == 0, ns)
-                if rc < 0:
-                    err = errno
-            if rc < 0 and err != EINTR and err != ETIME and err != EBUSY and err != EAGAIN:
-                raise OSError(err, "io_uring_enter failed")
-            if n == 0:
-                n = fr_ring_reap(self.ring, self.completions, self.max_events)
-        for i in range(n):
-            ud = self.completions[i].user_data
-            if ud == REMOVE_TAG:
-                continue
-            fd = <int>(ud & 0xFFFFFFFF)
-            tok = <uint32_t>(ud >> 32)
-            if fd >= self.size or self.token[fd] != tok or not self.armed[fd]:
-                continue    # cancelled, replaced, or of a descriptor closed since
-            self.armed[fd] = 0
-            if self.interest[fd]:
-                self.queue(fd)
-            res = self.completions[i].res
-            out[count].fd = fd
-            if res < 0:
-                out[count].events = EV_READ | EV_WRITE    # like poll's POLLNVAL: the handler finds out
-            else:
-                out[count].events = 0
-                if res & (POLLIN | POLLERR | POLLHUP):
-                    out[count].events |= EV_READ
-                if res & (POLLOUT | POLLERR | POLLHUP):
-                    out[count].events |= EV_WRITE
-            count += 1
-        return count
+        while True:
+            self.arm_queued()
+            # Completions already queued are taken without waiting; the submission that follows
+            # may complete arms at once (a descriptor that is ready now), so reap after it too.
+            n = fr_ring_reap(self.ring, self.completions, self.max_events)
+            if n == 0 or fr_ring_pending(self.ring):
+                waited = block and n == 0
+                with nogil:
+                    rc = fr_ring_submit(self.ring, waited, ns)
+                    if rc < 0:
+                        err = errno
+                if rc < 0 and err != EINTR and err != ETIME and err != EBUSY and err != EAGAIN:
+                    raise OSError(err, "io_uring_enter failed")
+                n += fr_ring_reap(self.ring, self.completions + n, self.max_events - n)
+            for i in range(n):
+                ud = self.completions[i].user_data
+                if ud == REMOVE_TAG:
+                    continue
+                fd = <int>(ud & 0xFFFFFFFF)
+                tok = <uint32_t>(ud >> 32)
+                if fd >= self.size or self.token[fd] != tok or not self.armed[fd]:
+                    continue    # cancelled, replaced, or of a descriptor closed since
+                self.armed[fd] = 0
+                if self.interest[fd]:
+                    self.queue(fd)
+                res = self.completions[i].res
+                out[count].fd = fd
+                if res < 0:
+                    out[count].events = EV_READ | EV_WRITE    # like poll's POLLNVAL: the handler finds out
+                else:
+                    out[count].events = 0
+                    if res & (POLLIN | POLLERR | POLLHUP):
+                        out[count].events |= EV_READ
+                    if res & (POLLOUT | POLLERR | POLLHUP):
+                        out[count].events |= EV_WRITE
+                count += 1
+            # Only stale completions, and a wait was asked for but not done yet: wait now.
+            if count or waited or not block:
+                return count
 
 
 cdef void memmove_ints(int *a, int start, int end) noexcept:

@@ -128,27 +128,35 @@ def test_level_triggered_like_epoll():
 
 @needs_uring
 def test_a_closed_connection_is_closed_at_once():
-    """The poll in flight holds the socket: it is cancelled before close(), so the peer sees the
-    FIN even though the reactor stops right after and never polls again."""
+    """A transport aborted from a timer while its read poll is armed: the peer sees the
+    connection end before connectionLost returns, without the loop polling again. (The poller
+    cancels a leaving descriptor's poll at once, for kernels where a poll in flight pins the file
+    past close(); the 6.18 kernel this was written on releases the socket at close() anyway, so
+    there this checks the behaviour, not that cancellation.)"""
     r = fastreactor.Reactor("io_uring")
-    lost = []
+    client = None
+    seen = []
 
-    class Closer(protocol.Protocol):
+    class Aborted(protocol.Protocol):
         def connectionMade(self):
-            self.transport.loseConnection()
+            r.callLater(0.1, self.transport.abortConnection)
 
         def connectionLost(self, reason):
-            lost.append(reason)
+            client.settimeout(3)
+            try:
+                seen.append(client.recv(10))
+            except ConnectionResetError:
+                seen.append("reset")
+            except socket.timeout:
+                seen.append("still open")
             r.stop()
 
-    port = r.listenTCP(0, protocol.Factory.forProtocol(Closer), interface="127.0.0.1")
+    port = r.listenTCP(0, protocol.Factory.forProtocol(Aborted), interface="127.0.0.1")
     client = socket.create_connection(("127.0.0.1", port.getHost().port))
     try:
         r.callLater(10, r.stop)
         r.run()
-        assert lost
-        client.settimeout(5)
-        assert client.recv(10) == b""
+        assert seen in ([b""], ["reset"])
     finally:
         client.close()
         port.stopListening()
@@ -224,3 +232,42 @@ def test_a_closed_poller_refuses_work():
     assert fd >= 0
     r.close()
     assert r.poller.fileno() == -1
+
+
+@needs_uring
+def test_a_ready_descriptor_is_reported_despite_stale_completions():
+    """Completions of cancelled polls waiting in the queue (here: the listening port's, cancelled
+    at once when it closes) do not delay the report of a descriptor armed in the same turn: one
+    iterate(0) reports it, as epoll does."""
+    r = fastreactor.Reactor("io_uring")
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    got = []
+
+    class Reader:
+        def fileno(self):
+            return a.fileno()
+
+        def doRead(self):
+            got.append(a.recv(10))
+
+        def connectionLost(self, reason):
+            pass
+
+        def logPrefix(self):
+            return "reader"
+
+    port = r.listenTCP(0, protocol.Factory.forProtocol(protocol.Protocol), interface="127.0.0.1")
+    try:
+        r.iterate(0)            # the port's poll is in flight
+        port.stopListening()    # cancelled now: its completions wait in the queue
+        b.send(b"x")
+        reader = Reader()
+        r.addReader(reader)
+        r.iterate(0)
+        assert got == [b"x"]
+        r.removeReader(reader)
+    finally:
+        a.close()
+        b.close()
+        r.close()
