@@ -113,14 +113,15 @@ cdef class IouringPoller(Poller):
     cdef int queue(self, int fd) except -1:
         """Remember that `fd` needs a poll submitted before the next wait."""
         cdef int capacity
+        cdef int *grown
         if self.queued[fd]:
             return 0
         if self.rearm_count == self.rearm_capacity:
             capacity = max(64, self.rearm_capacity * 2)
-            self.rearm = <int *>realloc(self.rearm, sizeof(int) * capacity)
-            if self.rearm == NULL:
-                self.rearm_capacity = self.rearm_count = 0
+            grown = <int *>realloc(self.rearm, sizeof(int) * capacity)
+            if grown == NULL:
                 raise MemoryError()
+            self.rearm = grown
             self.rearm_capacity = capacity
         self.rearm[self.rearm_count] = fd
         self.rearm_count += 1
@@ -178,8 +179,8 @@ cdef class IouringPoller(Poller):
         return self.queue(fd)
 
     cdef int unregister(self, int fd, bint closing) except -1:
-        self.check_open()
-        if fd >= self.size:
+        # As epoll's EBADF is ignored: after close() every poll is gone with the ring.
+        if self.ring == NULL or fd >= self.size:
             return 0
         self.interest[fd] = 0
         if self.armed[fd]:
