@@ -2,6 +2,7 @@
  * c_echo: a plain C epoll echo server, the floor of the fastreactor benchmark suite.
  *
  *   c_echo [PORT]      (default 0: the kernel picks a port)
+ *   c_echo unix:PATH   (listen on the UNIX stream socket PATH instead; prints "PORT 0 PID <pid>")
  *
  * Prints "PORT <port> PID <pid>" on stdout once listening, then serves until killed.
  * Same rules as the Python servers: 127.0.0.1, backlog 1024, TCP_NODELAY on every
@@ -21,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define READ_SIZE 65536
@@ -98,7 +100,7 @@ static int flush(int ep, int fd) {
 }
 
 int main(int argc, char **argv) {
-    int port = argc > 1 ? atoi(argv[1]) : 0;
+    int port = argc > 1 && strncmp(argv[1], "unix:", 5) ? atoi(argv[1]) : 0;
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -110,17 +112,30 @@ int main(int argc, char **argv) {
     clients = calloc((size_t)max_fds, sizeof *clients);
     if (!clients) die("calloc");
 
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (ls < 0) die("socket");
+    const char *unix_path = argc > 1 && !strncmp(argv[1], "unix:", 5) ? argv[1] + 5 : NULL;
     int one = 1;
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    if (bind(ls, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind");
-    if (listen(ls, 1024) < 0) die("listen");
-    socklen_t alen = sizeof addr;
-    getsockname(ls, (struct sockaddr *)&addr, &alen);
-    printf("PORT %d PID %d\n", ntohs(addr.sin_port), (int)getpid());
+    int ls;
+    if (unix_path) {
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        if (strlen(unix_path) >= sizeof un.sun_path) die("unix path too long");
+        strcpy(un.sun_path, unix_path);
+        ls = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (ls < 0) die("socket");
+        if (bind(ls, (struct sockaddr *)&un, sizeof un) < 0) die("bind");
+        if (listen(ls, 1024) < 0) die("listen");
+        printf("PORT 0 PID %d\n", (int)getpid());
+    } else {
+        ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (ls < 0) die("socket");
+        setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+        if (bind(ls, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind");
+        if (listen(ls, 1024) < 0) die("listen");
+        socklen_t alen = sizeof addr;
+        getsockname(ls, (struct sockaddr *)&addr, &alen);
+        printf("PORT %d PID %d\n", ntohs(addr.sin_port), (int)getpid());
+    }
     fflush(stdout);
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -145,7 +160,7 @@ int main(int argc, char **argv) {
                         close(c);
                         continue;
                     }
-                    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    if (!unix_path) setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                     struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
                     epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
                 }

@@ -5,7 +5,7 @@ import subprocess
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.join(HERE, "bin")
-PROGRAMS = ("loadgen", "c_echo")
+PROGRAMS = ("loadgen", "c_echo", "c_udp_echo")
 
 
 class BuildError(RuntimeError):

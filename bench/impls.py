@@ -32,6 +32,17 @@ SERVER_SCRIPT = {
     "aiofastnet": "echo_aiofastnet.py",
 }
 
+# UDP echo (listenUDP / create_datagram_endpoint); "c" is bench/c_udp_echo.c (recvmmsg/sendmmsg).
+UDP_SCRIPT = {
+    "fastreactor": "udp_echo_fastreactor.py",
+    "fastreactor-twisted": "udp_echo_fastreactor_twisted.py",
+    "twisted": "udp_echo_twisted.py",
+    "asyncio": "udp_echo_asyncio.py",
+    "uvloop": "udp_echo_uvloop.py",
+}
+
+UDP = tuple(UDP_SCRIPT) + ("c",)
+
 # twisted.web hello world: the same Site on fastreactor.twisted and on Twisted's epoll reactor.
 WEB_SCRIPT = {
     "fastreactor-twisted": "web_fastreactor_twisted.py",
@@ -43,11 +54,20 @@ TIMERS = ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop")
 FRAMING = ("fastreactor", "twisted")
 
 
-def server_command(name, bins, port=0):
-    """argv that starts NAME's echo server (it prints PORT/PID or UNAVAILABLE on its first line)."""
+def server_command(name, bins, port=0, unix=None):
+    """argv that starts NAME's echo server (it prints PORT/PID or UNAVAILABLE on its first line);
+    with `unix`, a path, the server listens on that UNIX stream socket instead (and says PORT 0)."""
+    where = "unix:" + unix if unix is not None else str(port)
     if name == "c":
-        return [bins["c_echo"], str(port)]
-    return [sys.executable, os.path.join(SERVERS, SERVER_SCRIPT[name]), str(port)]
+        return [bins["c_echo"], where]
+    return [sys.executable, os.path.join(SERVERS, SERVER_SCRIPT[name]), where]
+
+
+def udp_command(name, bins, port=0):
+    """argv that starts NAME's UDP echo server (same hand-shake as the echo servers)."""
+    if name == "c":
+        return [bins["c_udp_echo"], str(port)]
+    return [sys.executable, os.path.join(SERVERS, UDP_SCRIPT[name]), str(port)]
 
 
 def web_command(name, port=0):

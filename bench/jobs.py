@@ -15,6 +15,9 @@ class Context:
         self.server_cpu, self.load_cpu = procs.cpus()
         self.servers = servers  # long-lived echo servers by implementation (echo, connect)
         self.web_servers = {}   # long-lived twisted.web servers by implementation (web)
+        self.udp_servers = {}   # long-lived UDP echo servers by implementation (udp)
+        self.unix_servers = {}  # long-lived echo servers on UNIX sockets by implementation (unix)
+        self.unix_dir = None    # where their sockets live
 
 
 def echo(ctx, server, case):
@@ -23,6 +26,31 @@ def echo(ctx, server, case):
         "echo", "--port", server.port, "--conns", case["conns"], "--size", case["size"],
         "--duration", ctx.cfg.duration, "--warmup", ctx.cfg.warmup,
     ], ctx.load_cpu, server.pid)
+
+
+def unix_echo(ctx, server, case):
+    """Closed-loop echo over UNIX stream sockets (the server listens on server.unix_path)."""
+    return procs.run_loadgen(ctx.bins["loadgen"], [
+        "echo", "--unix", server.unix_path, "--conns", case["conns"], "--size", case["size"],
+        "--duration", ctx.cfg.duration, "--warmup", ctx.cfg.warmup,
+    ], ctx.load_cpu, server.pid)
+
+
+def unix_server(ctx, name):
+    """NAME's echo server on a UNIX socket of its own (started on first use, or if it died)."""
+    import os
+    import tempfile
+    server = ctx.unix_servers.get(name)
+    if server is None or not server.alive():
+        if ctx.unix_dir is None:
+            ctx.unix_dir = tempfile.mkdtemp(prefix="frbench")
+        path = os.path.join(ctx.unix_dir, name + ".sock")
+        if os.path.exists(path):
+            os.unlink(path)     # a dead server's leftover
+        server = procs.Server(impls.server_command(name, ctx.bins, unix=path), ctx.server_cpu)
+        server.unix_path = path
+        ctx.unix_servers[name] = server.start()
+    return server
 
 
 def connect(ctx, server, case):
@@ -43,6 +71,14 @@ def web(ctx, server, case):
         raise procs.LoadError("%d requests answered, %d errors (%d non-200)"
                               % (result["count"], result["errors"], result.get("bad_status", 0)))
     return result
+
+
+def udp(ctx, server, case):
+    """Closed-loop UDP echo: case['conns'] sockets with one datagram of case['size'] in flight."""
+    return procs.run_loadgen(ctx.bins["loadgen"], [
+        "udp", "--port", server.port, "--conns", case["conns"], "--size", case["size"],
+        "--duration", ctx.cfg.duration, "--warmup", ctx.cfg.warmup,
+    ], ctx.load_cpu, server.pid)
 
 
 def idle(ctx, name, case):
@@ -83,6 +119,13 @@ def run(ctx, workload, case, name):
         if server is None or not server.alive():  # first use, or it died: (re)start it
             server = ctx.servers[name] = procs.Server(impls.server_command(name, ctx.bins), ctx.server_cpu).start()
         return (echo if workload == "echo" else connect)(ctx, server, case)
+    if workload == "udp":
+        server = ctx.udp_servers.get(name)
+        if server is None or not server.alive():
+            server = ctx.udp_servers[name] = procs.Server(impls.udp_command(name, ctx.bins), ctx.server_cpu).start()
+        return udp(ctx, server, case)
+    if workload == "unix":
+        return unix_echo(ctx, unix_server(ctx, name), case)
     if workload == "web":
         server = ctx.web_servers.get(name)
         if server is None or not server.alive():

@@ -28,6 +28,13 @@
  *       the 16-byte echo, closes, and repeats.  Reports connections/s and p50/p99 of the
  *       connect-to-echo time.
  *
+ *   loadgen udp --port P --conns N --size S --duration D [--warmup W]
+ *       The echo mode's closed loop over UDP: N sockets, each connect()ed to the server, each
+ *       with one datagram of S bytes in flight; a reply of S bytes completes it and the next
+ *       one is sent.  A datagram not answered within 200 ms is counted in "errors" (lost) and
+ *       sent again.  Same output as echo.  With --messages M (no warm-up): exactly M replies,
+ *       then exit (bench/profile --workload udp).
+ *
  *   loadgen idle --port P --conns N
  *       Opens N connections (at most 32 connecting at a time), sends one byte on each and
  *       waits for its echo (so the server has surely accepted it), then prints
@@ -51,6 +58,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,14 +139,22 @@ static void raise_nofile(void) {
 }
 
 static struct sockaddr_in server_addr;
+static struct sockaddr_un server_unix;        /* with --unix PATH: connect there instead */
+static const char *opt_unix = NULL;
+
+static int server_family(void) { return opt_unix ? AF_UNIX : AF_INET; }
+static const struct sockaddr *server_sockaddr(void) {
+    return opt_unix ? (const struct sockaddr *)&server_unix : (const struct sockaddr *)&server_addr;
+}
+static socklen_t server_socklen(void) { return opt_unix ? sizeof server_unix : sizeof server_addr; }
 
 /* Start a non-blocking connect; returns the fd (connected or in progress) or -1. */
 static int start_connect(void) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(server_family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0 && errno != EINPROGRESS) {
+    if (!opt_unix) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, server_sockaddr(), server_socklen()) < 0 && errno != EINPROGRESS) {
         close(fd);
         return -1;
     }
@@ -184,7 +200,8 @@ static const char *opt_host = "127.0.0.1";
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen echo|http|connect|idle --port P [--host H] [--conns N] [--size S]\n"
+            "usage: loadgen echo|http|connect|idle|udp --port P [--host H] [--conns N] [--size S]\n"
+            "               (or --unix PATH instead of --port: a UNIX stream socket)\n"
             "               [--duration SEC] [--warmup SEC] [--messages M]\n");
     exit(2);
 }
@@ -203,9 +220,16 @@ static void parse(int argc, char **argv) {
         else if (!strcmp(a, "--duration")) opt_duration = atof(v);
         else if (!strcmp(a, "--warmup")) opt_warmup = atof(v);
         else if (!strcmp(a, "--messages")) opt_messages = atoll(v);
+        else if (!strcmp(a, "--unix")) opt_unix = v;
         else usage();
     }
-    if (opt_port <= 0 || opt_conns <= 0 || opt_size == 0) usage();
+    if ((opt_port <= 0 && !opt_unix) || opt_conns <= 0 || opt_size == 0) usage();
+    if (opt_unix) {
+        if (strlen(opt_unix) >= sizeof server_unix.sun_path) usage();
+        memset(&server_unix, 0, sizeof server_unix);
+        server_unix.sun_family = AF_UNIX;
+        strcpy(server_unix.sun_path, opt_unix);
+    }
     memset(&server_addr, 0, sizeof server_addr);
     server_addr.sin_family = AF_INET;
     server_addr.sin_port = htons((uint16_t)opt_port);
@@ -412,12 +436,12 @@ static int run_closed_loop(int http) {
     int *fds = calloc((size_t)opt_conns, sizeof *fds);
     if (!fds) die("calloc");
     for (int i = 0; i < opt_conns; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int fd = socket(server_family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) die("socket");
         if (fd >= max_fds) die("fd table");
         int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0) die("connect");
+        if (!opt_unix) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, server_sockaddr(), server_socklen()) < 0) die("connect");
         int flags = fcntl(fd, F_GETFL);
         if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) die("fcntl");
         fds[i] = fd;
@@ -706,6 +730,93 @@ report:
     return ready == opt_conns ? 0 : 1;
 }
 
+/* ---------- udp mode ---------- */
+
+#define UDP_LOSS_NS (200ull * 1000000ull)
+
+static int run_udp(void) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) die("epoll_create1");
+    int *fds = calloc((size_t)opt_conns, sizeof *fds);
+    if (!fds) die("calloc");
+    for (int i = 0; i < opt_conns; i++) {
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) die("socket");
+        if (fd >= max_fds) die("fd table");
+        if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) < 0) die("connect");
+        fds[i] = fd;
+        ep_ctl(ep, EPOLL_CTL_ADD, fd, EPOLLIN);
+    }
+    uint64_t t_start = now_ns();
+    int measuring = opt_warmup <= 0 || opt_messages > 0;
+    uint64_t t_measure = t_start + (uint64_t)(opt_warmup * 1e9);
+    uint64_t t_end = t_start + (uint64_t)((opt_warmup + opt_duration) * 1e9);
+    double cpu0 = cpu_seconds();
+    if (measuring) {
+        t_measure = t_start;
+        printf("mark start\n");
+        fflush(stdout);
+    }
+    for (int i = 0; i < opt_conns; i++) {
+        conns[fds[i]].t0 = t_start;
+        if (send(fds[i], msg, opt_size, 0) < 0 && errno != EAGAIN) die("send");
+    }
+    struct epoll_event evs[256];
+    uint64_t last_check = t_start;
+    for (;;) {
+        int n = epoll_wait(ep, evs, 256, 10);
+        if (n < 0 && errno != EINTR) die("epoll_wait");
+        uint64_t t = now_ns();
+        for (int k = 0; k < n; k++) {
+            int fd = evs[k].data.fd;
+            struct conn *c = &conns[fd];
+            for (;;) {
+                ssize_t r = recv(fd, rbuf, sizeof rbuf, 0);
+                if (r < 0) {
+                    if (errno == EINTR) continue;
+                    if (errno != EAGAIN) errors++; /* e.g. ECONNREFUSED: the server is gone */
+                    break;
+                }
+                if ((size_t)r != opt_size) {
+                    errors++;
+                    continue;
+                }
+                count++;
+                bytes_total += (double)opt_size;
+                hist_add(t - c->t0);
+                c->t0 = t;
+                if (opt_messages > 0 && count >= opt_messages) goto udp_done;
+                if (send(fd, msg, opt_size, 0) < 0 && errno != EAGAIN) errors++;
+            }
+        }
+        if (t - last_check > UDP_LOSS_NS / 4) {
+            last_check = t;
+            for (int i = 0; i < opt_conns; i++) {
+                struct conn *c = &conns[fds[i]];
+                if (t - c->t0 > UDP_LOSS_NS) {
+                    errors++;
+                    c->t0 = t;
+                    send(fds[i], msg, opt_size, 0);
+                }
+            }
+        }
+        if (errors > 100000) break;
+        if (!measuring && t >= t_measure) {
+            measuring = 1;
+            errors = 0;
+            open_window(t, &t_measure, &cpu0);
+        }
+        if (opt_messages == 0 && t >= t_end) break;
+    }
+udp_done:;
+    uint64_t t_stop = now_ns();
+    double cpu = cpu_seconds() - cpu0;
+    printf("mark end\n");
+    fflush(stdout);
+    print_result("udp", (double)(t_stop - t_measure) / 1e9, cpu);
+    return count == 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     parse(argc, argv);
     setup();
@@ -713,6 +824,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "http")) return run_closed_loop(1);
     if (!strcmp(mode, "connect")) return run_connect();
     if (!strcmp(mode, "idle")) return run_idle();
+    if (!strcmp(mode, "udp")) return run_udp();
     usage();
     return 2;
 }

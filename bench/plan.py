@@ -3,7 +3,7 @@ import dataclasses
 
 import impls
 
-WORKLOADS = ("echo", "connect", "web", "idle", "timers", "framing")
+WORKLOADS = ("echo", "unix", "connect", "web", "udp", "idle", "timers", "framing")
 FRAMING_KINDS = (("line", "LineReceiver, 32 B lines"), ("int32", "Int32StringReceiver, 1 KiB strings"))
 
 
@@ -17,8 +17,12 @@ class Config:
     warmup: float = 0.3               # unmeasured seconds before that
     sizes: tuple = (64, 1024, 16384, 65536)
     conns: tuple = (1, 10, 100)
+    unix_sizes: tuple = (1024, 65536)  # echo over UNIX stream sockets
+    unix_conns: tuple = (10,)
     connect_conns: int = 10           # concurrent slots of the short-lived connections workload
     web_conns: tuple = (1, 10, 100)   # keep-alive connections of the twisted.web workload
+    udp_sizes: tuple = (64, 1024)     # datagram sizes of the UDP echo workload
+    udp_conns: tuple = (10,)          # client sockets of the UDP echo workload, one datagram each
     timers: int = 200_000
     idle_conns: int = 10_000
     framing_seconds: float = 1.0
@@ -30,7 +34,8 @@ PRESETS = {
     "full": {},
     "quick": dict(runs=1, duration=0.4, warmup=0.1, timers=50_000, framing_seconds=0.3),
     "tiny": dict(runs=1, duration=0.15, warmup=0.05, sizes=(64, 65536), conns=(1, 10), connect_conns=4,
-                 web_conns=(10,), timers=5_000, idle_conns=200, framing_seconds=0.05),
+                 unix_sizes=(1024,), unix_conns=(10,),
+                 web_conns=(10,), udp_sizes=(64,), timers=5_000, idle_conns=200, framing_seconds=0.05),
 }
 
 
@@ -51,12 +56,18 @@ def cases(cfg, workload):
     if workload == "echo":
         return [dict(id="echo-%d-%d" % (s, c), label="%s x %d conn%s" % (size_label(s), c, "s" * (c > 1)),
                      size=s, conns=c) for s in cfg.sizes for c in cfg.conns]
+    if workload == "unix":
+        return [dict(id="unix-%d-%d" % (s, c), label="%s x %d conn%s, UNIX" % (size_label(s), c, "s" * (c > 1)),
+                     size=s, conns=c) for s in cfg.unix_sizes for c in cfg.unix_conns]
     if workload == "connect":
         return [dict(id="connect-%d" % cfg.connect_conns, label="16 B, %d concurrent" % cfg.connect_conns,
                      conns=cfg.connect_conns)]
     if workload == "web":
         return [dict(id="web-%d" % c, label="hello world x %d conn%s" % (c, "s" * (c > 1)), conns=c)
                 for c in cfg.web_conns]
+    if workload == "udp":
+        return [dict(id="udp-%d-%d" % (s, c), label="%s x %d socket%s" % (size_label(s), c, "s" * (c > 1)),
+                     size=s, conns=c) for s in cfg.udp_sizes for c in cfg.udp_conns]
     if workload == "idle":
         return [dict(id="idle-%d" % cfg.idle_conns, label="%d idle conns" % cfg.idle_conns, conns=cfg.idle_conns)]
     if workload == "timers":
@@ -74,6 +85,8 @@ def participants(workload):
         return impls.FRAMING
     if workload == "web":
         return impls.WEB
+    if workload == "udp":
+        return impls.UDP
     return impls.ORDER
 
 

@@ -16,16 +16,24 @@ COLUMNS = {
     "web": [("rate", "req/s", "int", True), ("p50_us", "p50 us", "f1", True), ("p99_us", "p99 us", "f1", True),
             ("server_us_op", "server CPU us/req", "f1", True), ("server_cpu_pct", "server CPU", "pct", False),
             ("cpu_pct", "loadgen CPU", "pct", False), ("other_cpu_pct", "other CPU", "pct", False)],
+    "udp": [("rate", "dgram/s", "int", True), ("p50_us", "p50 us", "f1", True), ("p99_us", "p99 us", "f1", True),
+            ("server_us_op", "server CPU us/dgram", "f1", True), ("server_cpu_pct", "server CPU", "pct", False),
+            ("cpu_pct", "loadgen CPU", "pct", False), ("other_cpu_pct", "other CPU", "pct", False),
+            ("errors", "lost", "int", False)],
     "idle": [("bytes_per_conn", "bytes/conn", "int", True), ("rss_base_kib", "RSS at 0 (KiB)", "int", False),
              ("rss_kib", "RSS at N (KiB)", "int", False)],
     "timers": [("ops_s", "timers/s", "int", True), ("ops_cpu_s", "timers/CPU-s", "int", True)],
     "framing": [("rate", "msg/s", "int", True), ("mib_s", "MiB/s", "f1", True)],
 }
 
+COLUMNS["unix"] = COLUMNS["echo"]
+
 TITLES = {
     "echo": "Echo (closed loop, one message in flight per connection)",
+    "unix": "Echo over UNIX stream sockets (closed loop, one message in flight per connection)",
     "connect": "Short-lived connections (connect, 16 B echo, close)",
     "web": "twisted.web hello world (keep-alive GET /, one request in flight per connection)",
+    "udp": "UDP echo (closed loop, one datagram in flight per client socket; lost = not answered in 200 ms)",
     "idle": "Server memory per idle connection",
     "timers": "Timers (schedule, cancel a third, fire the rest)",
     "framing": "Framing (64 KiB chunks fed to dataReceived, no sockets)",

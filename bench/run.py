@@ -12,6 +12,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -26,7 +27,7 @@ import report
 import results_md
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ECHO_SERVER_WORKLOADS = ("echo", "connect", "idle")
+ECHO_SERVER_WORKLOADS = ("echo", "unix", "connect", "idle")
 
 
 def parse_args(argv=None):
@@ -40,6 +41,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, help="unmeasured seconds before each echo/connect run")
     p.add_argument("--sizes", type=_ints, help="echo message sizes in bytes, e.g. 64,1024")
     p.add_argument("--conns", type=_ints, help="echo connection counts, e.g. 1,10,100")
+    p.add_argument("--unix-sizes", type=_ints, help="message sizes of the echo over UNIX sockets, e.g. 1024,65536")
+    p.add_argument("--unix-conns", type=_ints, help="connection counts of the echo over UNIX sockets, e.g. 10")
     p.add_argument("--connect-conns", type=int, help="concurrent slots of the short-lived connections workload")
     p.add_argument("--web-conns", type=_ints, help="keep-alive connection counts of the twisted.web workload, e.g. 1,10,100")
     p.add_argument("--timers", type=int, help="timers per timers run")
@@ -76,6 +79,7 @@ def config_from(args):
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     return plan.make_config(mode, runs=args.runs, duration=args.duration, warmup=args.warmup, sizes=args.sizes,
                             conns=args.conns, connect_conns=args.connect_conns, web_conns=args.web_conns,
+                            unix_sizes=args.unix_sizes, unix_conns=args.unix_conns,
                             timers=args.timers,
                             idle_conns=args.idle_conns, framing_seconds=args.framing_seconds,
                             workloads=args.only, impls=args.impls)
@@ -94,12 +98,17 @@ def probe_servers(cfg, ctx):
     return unavailable
 
 
-def stop_servers(ctx, echo=True, web=True):
-    """Stop the long-lived echo servers (ECHO) and twisted.web servers (WEB)."""
-    for servers in ([ctx.servers] if echo else []) + ([ctx.web_servers] if web else []):
+def stop_servers(ctx, echo=True, web=True, udp=True, unix=True):
+    """Stop the long-lived echo servers (ECHO), twisted.web servers (WEB), UDP servers (UDP) and
+    echo servers on UNIX sockets (UNIX)."""
+    for servers in (([ctx.servers] if echo else []) + ([ctx.web_servers] if web else [])
+                    + ([ctx.udp_servers] if udp else []) + ([ctx.unix_servers] if unix else [])):
         for server in servers.values():
             server.stop()
         servers.clear()
+    if unix and ctx.unix_dir is not None:
+        shutil.rmtree(ctx.unix_dir, ignore_errors=True)     # sockets a killed server left
+        ctx.unix_dir = None
 
 
 def execute(cfg, ctx, bar):
@@ -112,7 +121,8 @@ def execute(cfg, ctx, bar):
     runs = []
     for workload, case, name, rep in plan.jobs(cfg):
         # only the servers of the current workload stay up: the core is the server under test's
-        stop_servers(ctx, echo=workload not in ("echo", "connect"), web=workload != "web")
+        stop_servers(ctx, echo=workload not in ("echo", "connect"), web=workload != "web",
+                     udp=workload != "udp", unix=workload != "unix")
         if name in unavailable[workload]:
             bar.update("%s: %s skipped" % (workload, name))
             continue

@@ -6,7 +6,9 @@ ERROR_TYPES = (
     "CannotListenError", "ConnectError", "ConnectBindError", "DNSLookupError", "TimeoutError",
     "UserError", "NotConnectingError", "ServiceNameUnknownError", "ReactorNotRunning",
     "ReactorNotRestartable", "ReactorAlreadyRunning", "UnsupportedAddressFamily",
-    "UnsupportedSocketType",
+    "UnsupportedSocketType", "MessageLengthError", "InvalidAddressError", "MulticastJoinError",
+    "ProcessDone", "ProcessTerminated", "ProcessExitedAlready",
+    "FileDescriptorOverrun", "BadFileError",    # UNIX sockets (descriptor passing, checkPID)
 )
 
 

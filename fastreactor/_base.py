@@ -287,13 +287,13 @@ class ReactorMixin:
     def adoptStreamPort(self, fileDescriptor, addressFamily, factory):
         """Accept connections for `factory` on a socket that is already bound and listening.
 
-        `fileDescriptor` must be a non-blocking SOCK_STREAM socket of `addressFamily` (AF_INET or
-        AF_INET6). The port works on a duplicate of it: the caller keeps the original and is
-        responsible for closing it, which it may do as soon as this returns. Returns the
-        listening port, started as listenTCP's is (`factory.doStart()`, a "starting on" log line);
-        `stopListening()` closes only the duplicate. Raises UnsupportedAddressFamily for another
-        family (AF_UNIX too: there is no UNIX transport yet), TypeError for a factory lacking
-        doStart/doStop/buildProtocol, OSError for a closed descriptor or one that is not a socket,
+        `fileDescriptor` must be a non-blocking SOCK_STREAM socket of `addressFamily` (AF_INET,
+        AF_INET6, or AF_UNIX on a reactor with UNIX sockets). The port works on a duplicate of it:
+        the caller keeps the original and is responsible for closing it, which it may do as soon
+        as this returns. Returns the listening port, started as listenTCP's is
+        (`factory.doStart()`, a "starting on" log line); `stopListening()` closes only the
+        duplicate. Raises UnsupportedAddressFamily for another family, TypeError for a factory
+        lacking doStart/doStop/buildProtocol, OSError for a closed descriptor or one that is not a socket,
         ValueError for a socket that is of another family or type, blocking, or not listening.
         Nothing is left open when it raises.
         """
@@ -301,7 +301,7 @@ class ReactorMixin:
         require_methods(factory, SERVER_FACTORY_METHODS, "adoptStreamPort")
         sock = adopt_stream_socket(fileDescriptor, addressFamily, True, "adoptStreamPort")
         try:
-            port = self._portClass._forAdoptedSocket(sock, factory, self)
+            port = self._adoptedPort(sock, addressFamily, factory)
             port._listenOn(sock)
         except BaseException:
             sock.close()
@@ -312,8 +312,8 @@ class ReactorMixin:
         """Run a protocol from `factory` on a socket that is already connected.
 
         `fileDescriptor` must be a non-blocking, connected SOCK_STREAM socket of `addressFamily`
-        (AF_INET or AF_INET6). The transport works on a duplicate of it: the caller keeps the
-        original and is responsible for closing it (it may do so as soon as this returns; the
+        (AF_INET, AF_INET6, or AF_UNIX on a reactor with UNIX sockets). The transport works on a
+        duplicate of it: the caller keeps the original and is responsible for closing it (it may do so as soon as this returns; the
         connection stays open until the transport closes its duplicate). As in Twisted,
         `factory.buildProtocol(peerAddress)` is called (not doStart/doStop: there is no sensible
         time for them), then the transport starts reading and `protocol.makeConnection(transport)`
@@ -333,8 +333,7 @@ class ReactorMixin:
         if protocol is None:
             sock.close()
             return None
-        local_port = sock.getsockname()[1]
-        transport = self._adoptedTransport(sock.detach(), addressFamily, peer, local_port)
+        transport = self._adoptStreamTransport(sock, addressFamily, peer)
         transport._attach(protocol)     # as in Twisted, an error in connectionMade reaches the caller
         return transport
 
@@ -343,16 +342,23 @@ class ReactorMixin:
         the attributes its transports carry."""
         return self._connectionClass(self, fd, family, peer)
 
-    def adoptDatagramPort(self, fileDescriptor, addressFamily, protocol, maxPacketSize=8192):
-        """IReactorSocket.adoptDatagramPort: always raises UnsupportedSocketType, the error that
-        interface names for a socket type the reactor does not support, since fastreactor has no
-        UDP transport yet. Nothing is done with `fileDescriptor`."""
-        raise self._api.UnsupportedSocketType(
-            "adoptDatagramPort: fastreactor has no UDP (SOCK_DGRAM) transport yet")
+    # Stream kinds per address family: a kind's reactor mixin (e.g. _unix_reactor) adds its family
+    # to _streamFamilies and serves it in _adoptedPort/_adoptStreamTransport, deferring the rest here.
+    _streamFamilies = STREAM_FAMILIES
 
     def _checkStreamFamily(self, addressFamily):
-        if addressFamily not in STREAM_FAMILIES:
+        if addressFamily not in self._streamFamilies:
             raise self._api.UnsupportedAddressFamily(addressFamily)
+
+    def _adoptedPort(self, sock, family, factory):
+        """The (not yet started) port adoptStreamPort runs on the listening `sock`."""
+        return self._portClass._forAdoptedSocket(sock, factory, self)
+
+    def _adoptStreamTransport(self, sock, family, peer):
+        """The transport adoptStreamConnection runs on the connected `sock` (taking its
+        descriptor)."""
+        local_port = sock.getsockname()[1]
+        return self._adoptedTransport(sock.detach(), family, peer, local_port)
 
     def _disconnectSelectable(self, selectable, why, isRead):
         """A selectable's doRead/doWrite returned or raised `why`: remove it and tell it."""

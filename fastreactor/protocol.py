@@ -230,3 +230,139 @@ class ReconnectingClientFactory(ClientFactory):
         for key in ["connector", "retries", "delay", "continueTrying", "_callID", "clock"]:
             state.pop(key, None)
         return state
+
+
+# ---- datagram protocols (listenUDP, listenMulticast, listenUNIXDatagram) ------------------------
+
+__all__ += ["AbstractDatagramProtocol", "DatagramProtocol", "ConnectedDatagramProtocol"]
+
+
+class AbstractDatagramProtocol:
+    """A protocol for a datagram port. The port calls `makeConnection(port)` when it starts,
+    `datagramReceived(datagram, addr)` per datagram, and `doStop()` when it stops.
+
+    `doStart`/`doStop` count the ports using the protocol: `startProtocol` runs on the first
+    start and `stopProtocol` after the last stop (when `transport` is set back to None).
+    """
+
+    transport = None
+    numPorts = 0
+    noisy = True
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["transport"] = None
+        return state
+
+    def doStart(self):
+        """Called through makeConnection by a port starting; users do not call it."""
+        if not self.numPorts:
+            if self.noisy:
+                _logger.info("Starting protocol %s", self)
+            self.startProtocol()
+        self.numPorts = self.numPorts + 1
+
+    def doStop(self):
+        """Called by a port stopping; users do not call it."""
+        if self.numPorts <= 0:
+            raise RuntimeError("doStop() called on %r, which no port started" % (self,))
+        self.numPorts = self.numPorts - 1
+        self.transport = None
+        if not self.numPorts:
+            if self.noisy:
+                _logger.info("Stopping protocol %s", self)
+            self.stopProtocol()
+
+    def startProtocol(self):
+        """Called when the first port starts using this protocol; override to start sending."""
+
+    def stopProtocol(self):
+        """Called after the last port using this protocol stopped."""
+
+    def makeConnection(self, transport):
+        """Set `transport` (the port) and call doStart(). A protocol runs on one port at a
+        time: ValueError if it already has a transport."""
+        if self.transport is not None:
+            raise ValueError("%r already runs on %r" % (self, self.transport))
+        self.transport = transport
+        self.doStart()
+
+    def datagramReceived(self, datagram, addr):
+        """Called with each datagram (bytes) and its sender's address: (host, port) for UDP,
+        the sender's path (or None) for UNIX datagram sockets."""
+
+
+class DatagramProtocol(AbstractDatagramProtocol):
+    """The protocol to subclass for UDP (and UNIX datagram) ports: override datagramReceived;
+    write replies with `self.transport.write(data, addr)`."""
+
+    def logPrefix(self):
+        """The prefix for log lines about this protocol (its class name)."""
+        return self.__class__.__name__
+
+    def connectionRefused(self):
+        """Called on a connected port when an earlier datagram was refused (ICMP port
+        unreachable): nothing listens at the address connected to."""
+
+
+class ConnectedDatagramProtocol(DatagramProtocol):
+    """The protocol of connectUNIXDatagram: datagrams come from the one peer connected to."""
+
+    def datagramReceived(self, datagram):
+        """Called with each datagram (bytes) received from the peer."""
+
+    def connectionFailed(self, failure):
+        """Called if binding or connecting the socket failed; `failure` says why."""
+# ---- child processes -------------------------------------------------------------------------------
+
+__all__.append("ProcessProtocol")
+
+
+class ProcessProtocol(BaseProtocol):
+    """What reactor.spawnProcess talks to about a child process (Twisted's ProcessProtocol).
+
+    The calls, in order: makeConnection(transport) then connectionMade() once the child runs;
+    childDataReceived(childFD, data) for each chunk the child writes to a pipe the parent reads
+    (by default outReceived for childFD 1, errReceived for 2); childConnectionLost(childFD) as
+    each pipe closes (by default inConnectionLost for 0, outConnectionLost for 1,
+    errConnectionLost for 2); processExited(reason) when the child has exited; processEnded(reason)
+    once, after the exit and after every pipe has closed. `reason` is a Failure wrapping
+    ProcessDone (exit code 0) or ProcessTerminated(exitCode, signal, status).
+    """
+
+    def childDataReceived(self, childFD, data):
+        """Bytes the child wrote to `childFD`: routed to outReceived (1) or errReceived (2)."""
+        if childFD == 1:
+            self.outReceived(data)
+        elif childFD == 2:
+            self.errReceived(data)
+
+    def outReceived(self, data):
+        """Bytes the child wrote to its stdout."""
+
+    def errReceived(self, data):
+        """Bytes the child wrote to its stderr."""
+
+    def childConnectionLost(self, childFD):
+        """The pipe to `childFD` has closed: routed to in/out/errConnectionLost for 0/1/2."""
+        if childFD == 0:
+            self.inConnectionLost()
+        elif childFD == 1:
+            self.outConnectionLost()
+        elif childFD == 2:
+            self.errConnectionLost()
+
+    def inConnectionLost(self):
+        """The child's stdin has closed."""
+
+    def outConnectionLost(self):
+        """The child's stdout has closed."""
+
+    def errConnectionLost(self):
+        """The child's stderr has closed."""
+
+    def processExited(self, reason):
+        """The child has exited (some pipes may still be open); `reason` as processEnded's."""
+
+    def processEnded(self, reason):
+        """The child has exited and every pipe has closed: the last call."""

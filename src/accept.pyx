@@ -114,6 +114,7 @@ cdef class StreamPort(Handle):
                 self.pause_accepting(err)
                 return None
             self.last_accept_errno = 0
+            self.loop.stat_accepted += 1
             address = socket_address(self.loop, <sockaddr *>&ss, length)
             try:
                 protocol = factory.buildProtocol(address)

@@ -164,4 +164,69 @@ static inline void fr_set_abortive_close(int fd) {
 #endif
 #define FR_IOV_BATCH (IOV_MAX < 64 ? IOV_MAX : 64)
 
+
+/* ---- datagram sockets (src/datagram.pyx) ---- */
+#include <sys/un.h>
+#include <stddef.h>
+
+#ifndef MSG_DONTWAIT
+#  define MSG_DONTWAIT 0
+#endif
+
+/* recvmmsg/sendmmsg: Linux only here (the BSDs' signatures differ); elsewhere the datagram
+   transport loops over recvfrom and sendmsg, and these stubs are never called. */
+#if defined(__linux__)
+#  define FR_HAVE_MMSG 1
+   typedef struct mmsghdr fr_mmsghdr;
+   static inline int fr_recvmmsg(int fd, fr_mmsghdr *v, unsigned int n, int f) { return recvmmsg(fd, v, n, f, NULL); }
+   static inline int fr_sendmmsg(int fd, fr_mmsghdr *v, unsigned int n, int f) { return sendmmsg(fd, v, n, f); }
+#else
+#  define FR_HAVE_MMSG 0
+   /* Our own type and names: FreeBSD declares recvmmsg/sendmmsg with other types. */
+   typedef struct { struct msghdr msg_hdr; unsigned int msg_len; } fr_mmsghdr;
+   static inline int fr_recvmmsg(int fd, fr_mmsghdr *v, unsigned int n, int f) { (void)fd; (void)v; (void)n; (void)f; errno = ENOSYS; return -1; }
+   static inline int fr_sendmmsg(int fd, fr_mmsghdr *v, unsigned int n, int f) { (void)fd; (void)v; (void)n; (void)f; errno = ENOSYS; return -1; }
+#endif
+
+/* Where a sockaddr_un's path starts, and how long the structure is. */
+#define FR_SUN_PATH_OFFSET ((socklen_t)offsetof(struct sockaddr_un, sun_path))
+#define FR_SUN_PATH_MAX ((socklen_t)sizeof(((struct sockaddr_un *)0)->sun_path))
+
+/* Fill a sockaddr_in from a host already in network order and a host-order port. */
+static inline socklen_t fr_fill_sockaddr_in(struct sockaddr_storage *ss, const struct in_addr *a, int port) {
+    struct sockaddr_in *in = (struct sockaddr_in *)ss;
+    memset(in, 0, sizeof(*in));
+    in->sin_family = AF_INET;
+    in->sin_port = htons((uint16_t)port);
+    in->sin_addr = *a;
+    return (socklen_t)sizeof(*in);
+}
+
+static inline socklen_t fr_fill_sockaddr_in6(struct sockaddr_storage *ss, const void *a16, int port,
+                                             unsigned int flowinfo, unsigned int scope) {
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    memset(in6, 0, sizeof(*in6));
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)port);
+    in6->sin6_flowinfo = htonl(flowinfo);
+    in6->sin6_scope_id = scope;
+    memcpy(&in6->sin6_addr, a16, 16);
+    return (socklen_t)sizeof(*in6);
+}
+
+/* A sockaddr_un for `path` (`len` bytes, no terminator needed; a leading NUL names Linux's
+   abstract namespace). -1 if it does not fit. */
+static inline int fr_fill_sockaddr_un(struct sockaddr_storage *ss, const char *path, size_t len, socklen_t *out) {
+    struct sockaddr_un *un = (struct sockaddr_un *)ss;
+    if (len >= sizeof(un->sun_path) + (len > 0 && path[0] == 0 ? 1 : 0)) return -1;
+    memset(un, 0, sizeof(*un));
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, len);
+    if (len > 0 && path[0] == 0)
+        *out = FR_SUN_PATH_OFFSET + (socklen_t)len;
+    else
+        *out = FR_SUN_PATH_OFFSET + (socklen_t)len + 1;
+    return 0;
+}
+
 #endif

@@ -119,3 +119,23 @@ cdef extern from "compat.h" nogil:
     void EV_SET(kevent_t *kev, uintptr_t ident, short filter, unsigned short flags, unsigned int fflags, intptr_t data, void *udata)
     int kqueue()
     int kevent(int kq, const kevent_t *changes, int nchanges, kevent_t *events, int nevents, const timespec *timeout)
+
+    # datagram sockets (src/datagram.pyx)
+    int FR_HAVE_MMSG
+    int SOCK_DGRAM, MSG_DONTWAIT, MSG_TRUNC
+    int EMSGSIZE, ECONNREFUSED
+    socklen_t FR_SUN_PATH_OFFSET, FR_SUN_PATH_MAX
+    struct in6_addr:
+        unsigned char s6_addr[16]
+    ctypedef struct mmsghdr "fr_mmsghdr":
+        msghdr msg_hdr
+        unsigned int msg_len
+    int recvmmsg "fr_recvmmsg"(int fd, mmsghdr *vec, unsigned int n, int flags)
+    int sendmmsg "fr_sendmmsg"(int fd, mmsghdr *vec, unsigned int n, int flags)
+    ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr *addr, socklen_t *len)
+    ssize_t sendto(int fd, const void *buf, size_t n, int flags, const sockaddr *addr, socklen_t len)
+    int inet_pton(int af, const char *src, void *dst)
+    socklen_t fr_fill_sockaddr_in(sockaddr_storage *ss, const in_addr *a, int port)
+    socklen_t fr_fill_sockaddr_in6(sockaddr_storage *ss, const void *a16, int port,
+                                   unsigned int flowinfo, unsigned int scope)
+    int fr_fill_sockaddr_un(sockaddr_storage *ss, const char *path, size_t length, socklen_t *out)

@@ -30,6 +30,16 @@ cdef class Loop:
     cdef readonly dict selectables
     cdef list unflushed
     cdef object __weakref__
+    # Statistics for stats(): plain C counters, cheap enough to stay on (transports add to them).
+    cdef unsigned long long stat_iterations
+    cdef unsigned long long stat_poll_ns           # time blocked in the poller
+    cdef unsigned long long stat_busy_ns           # time between polls (callbacks, flushing)
+    cdef unsigned long long stat_longest_busy_ns   # the longest single stretch between two polls
+    cdef unsigned long long stat_awake_since_ns    # when the last poll returned (0: not yet)
+    cdef unsigned long long stat_bytes_read
+    cdef unsigned long long stat_bytes_written
+    cdef unsigned long long stat_accepted
+    cdef long long stat_open                       # stream transports attached and not yet lost
 
     cdef double now(self) except? -1.0
     cdef int grow_table(self, int fd) except -1

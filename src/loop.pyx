@@ -10,6 +10,7 @@ from cpython.object cimport PyCallable_Check
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 cdef enum:
     READ_CHUNK = 65536
@@ -271,9 +272,22 @@ cdef class Loop:
 
     cdef int poll_once(self, double timeout) except -1:
         cdef int count
+        cdef unsigned long long before, after, busy
         if self.unflushed:
             self.flush_writes()
+        # Two monotonic clock reads per iteration (vDSO, tens of ns) time the poll and, between
+        # polls, the callbacks; nothing is timed per callback.
+        before = monotonic_ns()
+        if self.stat_awake_since_ns:
+            busy = before - self.stat_awake_since_ns
+            self.stat_busy_ns += busy
+            if busy > self.stat_longest_busy_ns:
+                self.stat_longest_busy_ns = busy
         count = self.poller.wait(timeout, self.fired)
+        after = monotonic_ns()
+        self.stat_poll_ns += after - before
+        self.stat_awake_since_ns = after
+        self.stat_iterations += 1
         # Python-level signal handlers run here, between syscalls, never inside one.
         PyErr_CheckSignals()
         if count > 0:
@@ -500,12 +514,44 @@ cdef class Loop:
             del self.timers.held[:]
         self.poller.close()
 
+    def stats(self):
+        """The loop's statistics since it was made, as a dict:
+
+        `iterations` (polls), `poll_seconds` (time blocked in the poller), `callback_seconds`
+        (time between polls: running callbacks, timers, thread calls and sending),
+        `longest_callback_seconds` (the longest single stretch between two polls, so an upper
+        bound of the longest callback; the time between hand-run iterate() calls counts too),
+        `timers_pending`, `descriptors_watched` (in the loop's table, its waker included),
+        `bytes_read` and `bytes_written` (by stream transports), `connections_open` (stream
+        transports attached to a protocol and not yet lost) and `connections_accepted` (by
+        listening ports). Counting costs a few additions per read, send and accept and two
+        clock reads per iteration; it is always on.
+        """
+        return {
+            "iterations": self.stat_iterations,
+            "poll_seconds": self.stat_poll_ns / 1e9,
+            "callback_seconds": self.stat_busy_ns / 1e9,
+            "longest_callback_seconds": self.stat_longest_busy_ns / 1e9,
+            "timers_pending": len(self.timers.calls()),
+            "descriptors_watched": self._handleCount(),
+            "bytes_read": self.stat_bytes_read,
+            "bytes_written": self.stat_bytes_written,
+            "connections_open": self.stat_open,
+            "connections_accepted": self.stat_accepted,
+        }
+
     def _handleCount(self):
         cdef int fd, n = 0
         for fd in range(self.table_size):
             if self.handles[fd] != NULL:
                 n += 1
         return n
+
+
+cdef inline unsigned long long monotonic_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <unsigned long long>ts.tv_sec * 1000000000ULL + <unsigned long long>ts.tv_nsec
 
 
 def _missing_face_hook(*args):

@@ -17,6 +17,7 @@ cdef class StreamTransport(Handle):
     cdef bint flush_queued          # on the loop's unflushed list (or flushed when dataReceived returns)
     cdef bint receiving             # inside this transport's dataReceived
     cdef int write_errno            # the error a send met, reported when the queue is next looked at
+    cdef bint counted_open          # counted in the loop's stat_open (attached, not yet lost)
     # The write queue: chunks[head:] are pending, `offset` bytes of chunks[head] already sent.
     cdef list write_chunks
     cdef Py_ssize_t write_head

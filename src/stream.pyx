@@ -109,6 +109,9 @@ cdef class StreamTransport(Handle):
         """Start reading and hand this transport to `protocol.makeConnection`."""
         self.protocol = protocol
         self.half_closeable = self.loop.api.isHalfCloseable(protocol)
+        if not self.counted_open and not self.disconnected:
+            self.counted_open = 1
+            self.loop.stat_open += 1
         self.start_reading()
         protocol.makeConnection(self)
 
@@ -140,6 +143,7 @@ cdef class StreamTransport(Handle):
         cdef ssize_t n
         cdef object data = self.read_some(&n)
         if n > 0:
+            self.loop.stat_bytes_read += <unsigned long long>n
             self.deliver(data)
         elif n == 0:
             self.read_eof()
@@ -283,6 +287,7 @@ cdef class StreamTransport(Handle):
                     return 0
                 self.write_errno = errno
                 return 0
+            self.loop.stat_bytes_written += <unsigned long long>sent
             if self.drop_sent(sent):
                 return 0    # the kernel took less than offered: wait for writability
         return 0
@@ -424,6 +429,9 @@ cdef class StreamTransport(Handle):
             return 0
         self.disconnected = 1
         self.connected = 0
+        if self.counted_open:
+            self.counted_open = 0
+            self.loop.stat_open -= 1
         producer = self.producer
         self.producer = None
         if producer is not None:

@@ -1,2 +1,5 @@
+cdef class TLSLayer
+
+
 cdef class TCPConnection(SocketStream):
-    pass
+    cdef TLSLayer tls      # the TLS record layer once TLS is set up, else None (plain TCP)

@@ -3,7 +3,6 @@ LineReceiver chat server with several clients, a plain Protocol echo. Clients ar
 (http.client / raw sockets in a thread) or Twisted's own, on the same reactor."""
 import http.client
 import socket
-import threading
 
 import pytest
 
@@ -16,6 +15,8 @@ from twisted.web import proxy, resource, server  # noqa: E402
 import fastreactor  # noqa: E402
 from fastreactor.twisted import FastReactor  # noqa: E402
 
+from threaded_client import run_with_client  # noqa: E402
+
 
 @pytest.fixture(params=fastreactor.available_pollers())
 def reactor(request):
@@ -25,29 +26,6 @@ def reactor(request):
     for call in r.getDelayedCalls():
         call.cancel()
     r.close()
-
-
-def run_with_client(reactor, client, timeout=10):
-    """Run `reactor` while `client()` runs in a thread; stop when it returns; re-raise its error."""
-    outcome = {}
-
-    def body():
-        try:
-            outcome["value"] = client()
-        except BaseException as e:
-            outcome["error"] = e
-        finally:
-            reactor.callFromThread(reactor.stop)
-
-    guard = reactor.callLater(timeout, reactor.stop)
-    reactor.callWhenRunning(threading.Thread(target=body, daemon=True).start)
-    reactor.run(installSignalHandlers=False)
-    if guard.active():
-        guard.cancel()
-    if "error" in outcome:
-        raise outcome["error"]
-    assert "value" in outcome, "the client did not finish in %ss" % timeout
-    return outcome["value"]
 
 
 class Hello(resource.Resource):

@@ -29,7 +29,7 @@ from twisted.web import resource, server  # noqa: E402
 import fastreactor  # noqa: E402
 from fastreactor.twisted import FastReactor  # noqa: E402
 
-from test_twisted_programs import run_with_client  # noqa: E402
+from threaded_client import run_with_client  # noqa: E402
 
 
 @pytest.fixture(params=fastreactor.available_pollers())

@@ -10,7 +10,8 @@ class Echo:
     def connection_made(self, transport):
         self.transport = transport
         sock = transport.get_extra_info("socket")
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if hasattr(transport, "max_size"):  # selector transport: read 64 KiB, like the others
             transport.max_size = serverlib.READ_SIZE
 
@@ -26,6 +27,12 @@ class Echo:
 
 def serve(loop):
     """Listen on the loop, announce the port and run forever."""
+    unix = serverlib.unix_argument()
+    if unix is not None:
+        loop.run_until_complete(loop.create_unix_server(Echo, unix, backlog=serverlib.BACKLOG))
+        serverlib.announce(0)
+        loop.run_forever()
+        return
     server = loop.run_until_complete(
         loop.create_server(Echo, serverlib.HOST, serverlib.port_argument(), backlog=serverlib.BACKLOG)
     )

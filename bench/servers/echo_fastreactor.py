@@ -18,15 +18,19 @@ def main():
             self.transport.write(data)
 
     serverlib.raise_nofile()
+    unix = serverlib.unix_argument()
     try:
         reactor = Reactor()
-        port = reactor.listenTCP(
-            serverlib.port_argument(), protocol.Factory.forProtocol(Echo),
-            backlog=serverlib.BACKLOG, interface=serverlib.HOST,
-        )
+        if unix is not None:
+            port = reactor.listenUNIX(unix, protocol.Factory.forProtocol(Echo), backlog=serverlib.BACKLOG)
+        else:
+            port = reactor.listenTCP(
+                serverlib.port_argument(), protocol.Factory.forProtocol(Echo),
+                backlog=serverlib.BACKLOG, interface=serverlib.HOST,
+            )
     except Exception as e:  # noqa: BLE001 - a core that is not finished yet
         serverlib.unavailable("fastreactor cannot listen: %r" % e)
-    serverlib.announce(port.getHost().port)
+    serverlib.announce(0 if unix is not None else port.getHost().port)
     reactor.run()
 
 

@@ -24,6 +24,12 @@ def serve_twisted(reactor, protocol):
             self.transport.write(data)
 
     serverlib.raise_nofile()
+    unix = serverlib.unix_argument()
+    if unix is not None:
+        reactor.listenUNIX(unix, protocol.Factory.forProtocol(Echo), backlog=serverlib.BACKLOG)
+        serverlib.announce(0)
+        reactor.run(installSignalHandlers=False)
+        return
     port = reactor.listenTCP(
         serverlib.port_argument(), protocol.Factory.forProtocol(Echo),
         backlog=serverlib.BACKLOG, interface=serverlib.HOST,

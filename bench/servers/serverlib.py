@@ -27,6 +27,14 @@ def port_argument():
     return int(sys.argv[1]) if len(sys.argv) > 1 else 0
 
 
+def unix_argument():
+    """The UNIX socket path to listen on instead of a port (first argument `unix:PATH`), or None.
+    A server given one announces port 0."""
+    if len(sys.argv) > 1 and sys.argv[1].startswith("unix:"):
+        return sys.argv[1][len("unix:"):]
+    return None
+
+
 def announce(port):
     """Tell the orchestrator where we listen and who we are."""
     sys.stdout.write("PORT %d PID %d\n" % (port, os.getpid()))

@@ -12,34 +12,44 @@ from twisted.internet.interfaces import (
     IReactorFDSet,
     IReactorPluggableNameResolver,
     IReactorPluggableResolver,
+    IReactorProcess,
     IReactorSocket,
     IReactorSSL,
     IReactorTCP,
     IReactorThreads,
     IReactorTime,
+    IReactorUNIX,
 )
+from twisted.internet.interfaces import IReactorMulticast, IReactorUDP, IReactorUNIXDatagram
 from twisted.python import log, threadable
 from twisted.python.threadpool import ThreadPool
 
 from fastreactor import _core
 from fastreactor._base import ReactorMixin
+from fastreactor._datagram_reactor import DatagramReactorMixin
 from fastreactor.twisted._api import twisted_api
+from fastreactor.twisted._process import TwistedProcessReactorMixin
 from fastreactor.twisted._logcontext import install_dispatch_log_context, running_in_this_thread
 from fastreactor.twisted._tcp import TCPConnector, TCPTransport, TwistedTCPPort
-from fastreactor.twisted._tls import SSLReactorMixin
+from fastreactor.twisted._tls import TLS_AVAILABLE, SSLReactorMixin
+from fastreactor.twisted._udp import (ConnectedUNIXDatagramPort, UDPMulticastPort, UDPPort,
+                                      UNIXDatagramPort)
+from fastreactor.twisted._unix import TwistedUNIXReactorMixin
 
 # The engine's timers are Twisted's IDelayedCall (cancel, reset, delay, active, getTime).
 classImplements(_core.DelayedCall, IDelayedCall)
 
 
-@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorSSL, IReactorFDSet,
-             IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver)
-class FastReactor(SSLReactorMixin, PluggableResolverMixin, ReactorMixin, _core.Loop):
+@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorTCP, IReactorFDSet,
+             IReactorSocket, IReactorPluggableResolver, IReactorPluggableNameResolver,
+             IReactorUDP, IReactorMulticast, IReactorUNIXDatagram, IReactorProcess, IReactorUNIX)
+class FastReactor(SSLReactorMixin, PluggableResolverMixin, TwistedUNIXReactorMixin,
+                  DatagramReactorMixin, TwistedProcessReactorMixin, ReactorMixin, _core.Loop):
     """A Twisted reactor on fastreactor's compiled engine.
 
     FastReactor(poller=None): `poller` is one of fastreactor.available_pollers(); None takes
-    $FASTREACTOR_POLLER, else the best the platform has. Timers, descriptor dispatch and TCP
-    transports are compiled; the types it reports with (Failure, Deferred, errors, addresses)
+    $FASTREACTOR_POLLER, else the best the platform has. Timers, descriptor dispatch, TCP
+    transports and datagram ports (UDP, multicast, UNIX datagram) are compiled; the types it reports with (Failure, Deferred, errors, addresses)
     are Twisted's. Host names given to connectTCP are resolved through the reactor's pluggable
     resolver (by default getaddrinfo in the reactor's thread pool), never blocking the loop.
     """
@@ -49,6 +59,10 @@ class FastReactor(SSLReactorMixin, PluggableResolverMixin, ReactorMixin, _core.L
     _connectionClass = TCPTransport
     _portClass = TwistedTCPPort
     _connectorClass = TCPConnector
+    _udpPortClass = UDPPort
+    _multicastPortClass = UDPMulticastPort
+    _unixDatagramPortClass = UNIXDatagramPort
+    _connectedUnixDatagramPortClass = ConnectedUNIXDatagramPort
 
     def __init__(self, poller=None):
         _core.Loop.__init__(self, poller)
@@ -110,11 +124,7 @@ class FastReactor(SSLReactorMixin, PluggableResolverMixin, ReactorMixin, _core.L
 
     # ---- IReactorSocket ---------------------------------------------------------------------------
     # adoptStreamPort and adoptStreamConnection are ReactorMixin's (the engine's compiled port and
-    # transport on a duplicate of the descriptor). IReactorSocket is declared although there is no
-    # UDP transport yet: adoptDatagramPort raises UnsupportedSocketType, which the interface names
-    # for a socket type the reactor does not support, rather than hiding the stream half of the
-    # interface. (So Twisted's UDPFDServerTestsBuilder runs its tests here and they fail with that
-    # error instead of being skipped.)
+    # transport on a duplicate of the descriptor); adoptDatagramPort is DatagramReactorMixin's.
 
     def _adoptedTransport(self, fd, family, peer, local_port):
         """A TCPTransport as Twisted's adopted tcp.Server: no port (`server` is None) and, as
@@ -131,3 +141,15 @@ class FastReactor(SSLReactorMixin, PluggableResolverMixin, ReactorMixin, _core.L
         self.threadpool = ThreadPool(0, 10, "twisted.internet.reactor")
         self._threadpoolStartupID = self.callWhenRunning(self.threadpool.start)
         self.threadpoolShutdownID = self.addSystemEventTrigger("during", "shutdown", self._stopThreadPool)
+
+
+if TLS_AVAILABLE:   # as Twisted's reactors: IReactorSSL only where pyOpenSSL is installed
+    classImplements(FastReactor, IReactorSSL)
+
+
+def install(poller=None):
+    """Install a FastReactor as Twisted's global reactor (fastreactor.twisted.install): Twisted's
+    convention is that the module defining a reactor class offers install() (its tests import
+    `reactor.__module__` and call it in a child process)."""
+    from fastreactor.twisted import install as install_global
+    return install_global(poller)

@@ -3,7 +3,7 @@ interfaces (ITCPTransport, IListeningPort, IConnector, ...) and carrying the att
 tcp.Server/tcp.Client/tcp.Port have (sessionno, logstr, addr, Binding support)."""
 import socket
 
-from zope.interface import implementer
+from zope.interface import classImplements, implementer
 
 from twisted.internet import error
 from twisted.internet.abstract import isIPAddress, isIPv6Address
@@ -24,7 +24,7 @@ from twisted.python import log, reflect
 
 from fastreactor import _core
 from fastreactor.tcp import Connecting, Connector, Port, numeric_ipv6
-from fastreactor.twisted._tls import TLSStartedMixin, start_tls
+from fastreactor.twisted._tls import TLS_AVAILABLE, TLSStartedMixin, start_tls
 
 
 def _log_prefix(protocol):
@@ -42,8 +42,8 @@ def _twisted_host(sockaddr):
     return sockaddr[0]
 
 
-@implementer(ITCPTransport, ITLSTransport, ISystemHandle, IConsumer, IPushProducer,
-             IHalfCloseableDescriptor, IReadWriteDescriptor, ILoggingContext)
+@implementer(ITCPTransport, ISystemHandle, IConsumer, IPushProducer, IHalfCloseableDescriptor,
+             IReadWriteDescriptor, ILoggingContext)
 class TCPTransport(_core.TCPConnection):
     """A connected TCP socket: the compiled transport, declaring Twisted's transport interfaces.
 
@@ -142,6 +142,10 @@ class TCPTransport(_core.TCPConnection):
 
     def writeConnectionLost(self, reason):
         """IHalfCloseableDescriptor: the engine reports a half-close to the protocol itself."""
+
+
+if TLS_AVAILABLE:     # as Twisted's tcp.Connection: ITLSTransport only with pyOpenSSL
+    classImplements(TCPTransport, ITLSTransport)
 
 
 class TLSStartedTCPTransport(TLSStartedMixin, TCPTransport):

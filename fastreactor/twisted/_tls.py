@@ -9,6 +9,10 @@ engine's compiled TCP transport, as Twisted's reactors do it.
   is switched to `TLSStartedTCPTransport`, whose write/close/producer methods go through that
   layer, so that transports without TLS pay nothing for the check Twisted makes on every write.
 
+As in Twisted, TLS needs pyOpenSSL (`pip install twisted[tls]`): without it `TLS_AVAILABLE` is
+False, FastReactor does not declare IReactorSSL nor its transports ITLSTransport, and
+listenSSL/connectSSL/startTLS raise a clear error.
+
 One documented improvement: Twisted's TLS layer gathers small writes and sends them with a
 `callLater(0)` on its factory's clock, which defaults to the global reactor; here the clock is
 the reactor the connection runs on, so TLS works on a reactor that is not the global one
@@ -16,11 +20,22 @@ the reactor the connection runs on, so TLS works on a reactor that is not the gl
 """
 from zope.interface import directlyProvides
 
-from twisted.internet._newtls import _BypassTLS
 from twisted.internet.interfaces import ISSLTransport
-from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from fastreactor import _core
+
+try:
+    from twisted.internet._newtls import _BypassTLS
+    from twisted.protocols.tls import TLSMemoryBIOFactory
+except ImportError:     # no pyOpenSSL: Twisted has no TLS either
+    _BypassTLS = TLSMemoryBIOFactory = None
+TLS_AVAILABLE = TLSMemoryBIOFactory is not None
+
+
+def _require_tls(what):
+    if not TLS_AVAILABLE:
+        raise NotImplementedError("%s needs pyOpenSSL, which is not installed "
+                                  "(pip install 'twisted[tls]')" % (what,))
 
 
 class TLSStartedMixin:
@@ -62,6 +77,7 @@ def start_tls(transport, tls_class, ctx, normal):
     `normal` keeps the TCP direction (a client connection is the TLS client), False reverses it.
     Bytes written before go out in clear, after it encrypted, as in Twisted; a registered
     producer moves to the TLS layer."""
+    _require_tls("startTLS")
     client = transport._tlsClientDefault if normal else not transport._tlsClientDefault
     producer, streaming = transport.producer, transport.streamingProducer
     if producer is not None:
@@ -85,6 +101,7 @@ class SSLReactorMixin:
         """Listen on TCP `port` with TLS (server side) from `contextFactory` (an
         IOpenSSLContextFactory, e.g. `ssl.CertificateOptions` or
         `ssl.DefaultOpenSSLContextFactory`); connections are built by `factory`."""
+        _require_tls("listenSSL")
         tls_factory = TLSMemoryBIOFactory(contextFactory, False, factory, clock=self)
         port = self.listenTCP(port, tls_factory, backlog, interface)
         port._type = "TLS"
@@ -94,5 +111,6 @@ class SSLReactorMixin:
         """Connect to `host`:`port` over TCP and start TLS (client side) with `contextFactory`
         (an IOpenSSLClientConnectionCreator such as `ssl.optionsForClientTLS(hostname)`, or an
         old-style client context factory); returns the connector."""
+        _require_tls("connectSSL")
         tls_factory = TLSMemoryBIOFactory(contextFactory, True, factory, clock=self)
         return self.connectTCP(host, port, tls_factory, timeout, bindAddress)

@@ -1,0 +1,57 @@
+cimport cython
+
+
+# final: TCPConnection and the layer itself call its methods directly, not through a vtable.
+@cython.final
+cdef class TLSLayer:
+    # The TLS session of one TCPConnection (its `tls` field; plain TCP has none): the public
+    # ssl.SSLObject, its C object (`_sslobj`, whose methods are called without Python frames), the
+    # two memory BIOs, and bound methods of them kept so the record path does no attribute lookups.
+    cdef readonly object tls_object
+    cdef object tls_raw
+    cdef object tls_incoming
+    cdef object tls_outgoing
+    cdef object bio_write
+    cdef object bio_read
+    cdef object ssl_read
+    cdef object ssl_write
+    cdef bint tls_client
+    cdef readonly bint handshake_done
+    cdef bint handshake_started
+    cdef bint close_notify_sent
+    cdef bint close_notify_received
+    cdef object tls_failure           # the TLS error a write met, reported on the next writability
+    cdef object handshake_timer
+    cdef double handshake_timeout
+    # Ciphertext (or, right after startTLS, clear bytes written before it) not yet taken by the
+    # kernel: out_pending[out_offset:].
+    cdef bytes out_pending
+    cdef Py_ssize_t out_offset
+    # Record framing of the ciphertext fed to the incoming BIO: bytes still to come of the current
+    # record's body, header bytes seen so far, and bytes fed since the last complete record ended.
+    cdef Py_ssize_t rec_left
+    cdef int hdr_have
+    cdef unsigned char hdr[5]
+    cdef Py_ssize_t rec_tail
+    cdef Py_ssize_t records_waiting   # complete records fed and not known to be consumed
+
+    # The transport's raw I/O and lifecycle hooks while TLS is on (TCPConnection delegates here).
+    cdef object read_some(self, TCPConnection t, ssize_t *count)
+    cdef ssize_t send_some(self, TCPConnection t, iovec *vec, int count) except -2
+    cdef object on_writable(self, TCPConnection t)
+    cdef int writable_done(self, TCPConnection t) except -1
+    cdef int close_descriptor(self, TCPConnection t, bint abortive) except -1
+    cdef int lose(self, TCPConnection t, object reason) except -1
+    cdef bint lose_aborts(self, TCPConnection t)
+
+    cdef int start_handshake(self, TCPConnection t) except -1
+    cdef int feed_records(self, const unsigned char *data, Py_ssize_t n) noexcept
+    cdef int advance_handshake(self, TCPConnection t) except -1
+    cdef object tls_reason(self, TCPConnection t, object error)
+    cdef object read_records(self, TCPConnection t, bint large)
+    cdef int drain_outgoing(self, TCPConnection t) except -2
+    cdef int send_cipher(self, TCPConnection t) except -2
+    cdef int want_writable(self, TCPConnection t) except -1
+    cdef int fail(self, TCPConnection t, object reason, bint abortive) except -1
+    cdef int queue_close_notify(self, TCPConnection t) except -1
+    cdef int release(self) except -1
