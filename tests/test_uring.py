@@ -21,13 +21,16 @@ from fastreactor import _core, protocol
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="io_uring is Linux only")
 needs_uring = pytest.mark.skipif(
-    "io_uring" not in fastreactor.available_pollers(),
+    _core._uring_unavailable_reason() is not None,
     reason="this kernel or sandbox refuses io_uring: %s" % (_core._uring_unavailable_reason(),))
 
 
-def test_listed_exactly_when_usable():
+def test_listed_exactly_when_usable_and_chosen(monkeypatch):
     reason = _core._uring_unavailable_reason()
+    monkeypatch.setenv("FASTREACTOR_POLLER", "io_uring")
     assert ("io_uring" in fastreactor.available_pollers()) == (reason is None)
+    monkeypatch.delenv("FASTREACTOR_POLLER")
+    assert "io_uring" not in fastreactor.available_pollers()
     if not sys.platform.startswith("linux"):
         assert reason is not None
 
