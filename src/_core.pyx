@@ -7,6 +7,7 @@ from libc.stdint cimport uint32_t, uint64_t
 from compat cimport *
 
 include "poller.pyx"
+include "uring.pyx"
 include "handle.pyx"
 include "timers.pyx"
 include "waker.pyx"

@@ -437,7 +437,9 @@ cdef class SelectPoller(Poller):
 
 
 def available_pollers():
-    """The names of the pollers this platform has, best first."""
+    """The names of the pollers this platform has, best first; "io_uring" (opt-in, never the
+    default) comes last, only where the kernel lets this process use it and only when
+    FASTREACTOR_POLLER=io_uring chose it (`Reactor(poller="io_uring")` works regardless)."""
     names = []
     if FR_HAVE_EPOLL:
         names.append("epoll")
@@ -445,6 +447,11 @@ def available_pollers():
         names.append("kqueue")
     names.append("poll")
     names.append("select")
+    # Listed (so the test suite's poller fixture runs on it) only when chosen by the environment:
+    # after io_uring was used in a process, child-process tests on other pollers in that same
+    # process fail (not understood yet; see bench/RESULTS.md, io_uring section).
+    if os.environ.get("FASTREACTOR_POLLER") == "io_uring" and _uring_unavailable_reason() is None:
+        names.append("io_uring")
     return names
 
 
@@ -454,6 +461,8 @@ _POLLERS = {"epoll": EpollPoller, "kqueue": KqueuePoller, "poll": PollPoller, "s
 cdef Poller make_poller(object name):
     if name is None:
         name = available_pollers()[0]
+    if name == "io_uring":
+        return make_uring_poller()   # falls back to the default poller, with one log line
     if name not in _POLLERS:
         raise ValueError("unknown poller %r; choose one of %s" % (name, ", ".join(available_pollers())))
     if name not in available_pollers():

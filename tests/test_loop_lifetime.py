@@ -136,7 +136,7 @@ def test_a_dropped_reactors_poller_is_closed_even_if_it_is_kept(poller):
     del r
     gc.collect()
     assert kept.fileno() == -1
-    assert had_descriptor == (poller in ("epoll", "kqueue"))
+    assert had_descriptor == (poller in ("epoll", "kqueue", "io_uring"))
 
 
 def test_a_kept_delayed_call_keeps_its_reactor_and_can_be_cancelled(poller):

@@ -7,7 +7,7 @@ import pytest
 
 import fastreactor
 
-ALL = ("epoll", "kqueue", "poll", "select")
+ALL = ("epoll", "kqueue", "poll", "select", "io_uring")  # io_uring: opt-in, listed last
 
 
 def test_available_pollers_lists_known_names_best_first():

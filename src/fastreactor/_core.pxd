@@ -1,5 +1,6 @@
 # Declarations of fastreactor._core, one file per concern (found through include_path=["src"]).
 include "poller.pxd"
+include "uring.pxd"
 include "handle.pxd"
 include "timers.pxd"
 include "waker.pxd"

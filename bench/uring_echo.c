@@ -1,0 +1,329 @@
+/*
+ * uring_echo: a plain C io_uring echo server, the io_uring counterpart of c_echo.c (issue 16's probe).
+ *
+ *   uring_echo [PORT]      (default 0: the kernel picks a port)
+ *
+ * Prints "PORT <port> PID <pid>" on stdout once listening (or "UNAVAILABLE <reason>" when the
+ * kernel refuses io_uring), then serves until killed.  Same rules as c_echo: 127.0.0.1, backlog
+ * 1024, TCP_NODELAY on every accepted connection.  No liburing: raw syscalls and the kernel's
+ * <linux/io_uring.h>.
+ *
+ *   - one ring, IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN | SUBMIT_ALL when the kernel has them
+ *     (retried without them otherwise);
+ *   - one multishot accept on the listening socket;
+ *   - one multishot recv per connection into a provided buffer ring (4096 buffers of 16 KiB);
+ *     the bytes are copied into the connection's output buffer and the provided buffer is
+ *     returned to the ring at once;
+ *   - at most one send in flight per connection: what arrives meanwhile is appended to the
+ *     output buffer and sent when the previous send completes (partial sends resent);
+ *   - every SQE prepared during a turn goes to the kernel in the next turn's single
+ *     io_uring_enter, which also waits for at least one completion.
+ *
+ * A connection whose recv stream ended (EOF, error) is closed once its send completed, so no
+ * request can still refer to a descriptor that was closed and reused.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define RING_ENTRIES 4096
+#define CQ_ENTRIES 16384
+#define BUF_COUNT 4096
+#define BUF_SIZE 16384
+#define BGID 0
+
+enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
+#define UD(op, fd) (((uint64_t)(op) << 32) | (uint32_t)(fd))
+
+struct client {
+    char *out;       /* bytes to send; [0, inflight) are in the kernel's hands */
+    size_t len, cap, inflight;
+    int recv_done;   /* the multishot recv ended for good */
+    int open;
+};
+
+static struct client *clients;
+static int max_fds;
+
+static int ring_fd;
+static unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
+static unsigned *cq_head, *cq_tail, *cq_mask;
+static struct io_uring_sqe *sqes;
+static struct io_uring_cqe *cqes;
+static unsigned sq_local_tail, to_submit;
+static struct io_uring_buf_ring *br;
+static char *bufs;
+static unsigned short br_tail;
+static int listen_fd;
+
+static void die(const char *what) {
+    perror(what);
+    exit(2);
+}
+
+static int sys_setup(unsigned entries, struct io_uring_params *p) {
+    return (int)syscall(__NR_io_uring_setup, entries, p);
+}
+
+static int sys_enter(int fd, unsigned submit, unsigned min, unsigned flags) {
+    return (int)syscall(__NR_io_uring_enter, fd, submit, min, flags, NULL, 0);
+}
+
+static int sys_register(int fd, unsigned op, void *arg, unsigned n) {
+    return (int)syscall(__NR_io_uring_register, fd, op, arg, n);
+}
+
+static int enter(unsigned min) {
+    for (;;) {
+        int r = sys_enter(ring_fd, to_submit, min, IORING_ENTER_GETEVENTS);
+        if (r >= 0) {
+            to_submit -= (unsigned)r;
+            return r;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EBUSY) { min = 0; continue; }
+        die("io_uring_enter");
+    }
+}
+
+static struct io_uring_sqe *get_sqe(void) {
+    unsigned head = atomic_load_explicit((_Atomic unsigned *)sq_head, memory_order_acquire);
+    if (sq_local_tail - head >= RING_ENTRIES) {
+        enter(0); /* SQ full: submit what is there */
+        head = atomic_load_explicit((_Atomic unsigned *)sq_head, memory_order_acquire);
+    }
+    unsigned idx = sq_local_tail & *sq_mask;
+    struct io_uring_sqe *sqe = &sqes[idx];
+    memset(sqe, 0, sizeof *sqe);
+    sq_array[idx] = idx;
+    sq_local_tail++;
+    to_submit++;
+    atomic_store_explicit((_Atomic unsigned *)sq_tail, sq_local_tail, memory_order_release);
+    return sqe;
+}
+
+static void arm_accept(void) {
+    struct io_uring_sqe *s = get_sqe();
+    s->opcode = IORING_OP_ACCEPT;
+    s->fd = listen_fd;
+    s->ioprio = IORING_ACCEPT_MULTISHOT;
+    s->accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+    s->user_data = UD(OP_ACCEPT, listen_fd);
+}
+
+static void arm_recv(int fd) {
+    struct io_uring_sqe *s = get_sqe();
+    s->opcode = IORING_OP_RECV;
+    s->fd = fd;
+    s->ioprio = IORING_RECV_MULTISHOT;
+    s->flags = IOSQE_BUFFER_SELECT;
+    s->buf_group = BGID;
+    s->user_data = UD(OP_RECV, fd);
+}
+
+static void start_send(int fd) {
+    struct client *c = &clients[fd];
+    struct io_uring_sqe *s = get_sqe();
+    s->opcode = IORING_OP_SEND;
+    s->fd = fd;
+    s->addr = (uint64_t)(uintptr_t)c->out;
+    s->len = (unsigned)c->len;
+    s->msg_flags = MSG_NOSIGNAL;
+    s->user_data = UD(OP_SEND, fd);
+    c->inflight = c->len;
+}
+
+static void recycle(unsigned short bid) {
+    struct io_uring_buf *b = &br->bufs[br_tail & (BUF_COUNT - 1)];
+    b->addr = (uint64_t)(uintptr_t)(bufs + (size_t)bid * BUF_SIZE);
+    b->len = BUF_SIZE;
+    b->bid = bid;
+    br_tail++;
+    atomic_store_explicit((_Atomic unsigned short *)&br->tail, br_tail, memory_order_release);
+}
+
+static void maybe_close(int fd) {
+    struct client *c = &clients[fd];
+    if (c->open && c->recv_done && c->inflight == 0) {
+        close(fd);
+        free(c->out);
+        memset(c, 0, sizeof *c);
+    }
+}
+
+static void append(struct client *c, const char *data, size_t n) {
+    if (c->len + n > c->cap) {
+        size_t cap = c->cap ? c->cap : 4096;
+        while (cap < c->len + n) cap *= 2;
+        char *b = realloc(c->out, cap);
+        if (!b) die("realloc");
+        c->out = b;
+        c->cap = cap;
+    }
+    memcpy(c->out + c->len, data, n);
+    c->len += n;
+}
+
+static void on_cqe(struct io_uring_cqe *cqe) {
+    int op = (int)(cqe->user_data >> 32);
+    int fd = (int)(uint32_t)cqe->user_data;
+    int res = cqe->res;
+    struct client *c;
+    if (op == OP_ACCEPT) {
+        if (res >= 0) {
+            int one = 1;
+            if (res >= max_fds) {
+                close(res);
+            } else {
+                setsockopt(res, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                clients[res].open = 1;
+                arm_recv(res);
+            }
+        }
+        if (!(cqe->flags & IORING_CQE_F_MORE)) arm_accept();
+        return;
+    }
+    c = &clients[fd];
+    if (op == OP_RECV) {
+        if (res > 0) {
+            unsigned short bid = (unsigned short)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+            append(c, bufs + (size_t)bid * BUF_SIZE, (size_t)res);
+            recycle(bid);
+            if (c->inflight == 0) start_send(fd);
+            if (!(cqe->flags & IORING_CQE_F_MORE)) arm_recv(fd);
+        } else if (res == -ENOBUFS) {
+            arm_recv(fd); /* the ring ran dry; buffers come back as sends complete */
+        } else if (!(cqe->flags & IORING_CQE_F_MORE)) {
+            c->recv_done = 1;
+            maybe_close(fd);
+        }
+        return;
+    }
+    /* OP_SEND */
+    if (res < 0) {
+        c->len = c->inflight = 0;
+        shutdown(fd, SHUT_RDWR); /* ends the multishot recv, which then closes */
+        maybe_close(fd);
+        return;
+    }
+    memmove(c->out, c->out + res, c->len - (size_t)res);
+    c->len -= (size_t)res;
+    c->inflight = 0;
+    if (c->len && !c->recv_done) start_send(fd);
+    else if (c->len == 0) maybe_close(fd);
+    else { c->len = 0; maybe_close(fd); }
+}
+
+int main(int argc, char **argv) {
+    int port = argc > 1 ? atoi(argv[1]) : 0;
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    max_fds = (int)(rl.rlim_cur > 1000000 ? 1000000 : rl.rlim_cur) + 16;
+    clients = calloc((size_t)max_fds, sizeof *clients);
+    if (!clients) die("calloc");
+
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL |
+              IORING_SETUP_CQSIZE;
+    p.cq_entries = CQ_ENTRIES;
+    ring_fd = sys_setup(RING_ENTRIES, &p);
+    if (ring_fd < 0 && errno == EINVAL) {
+        memset(&p, 0, sizeof p);
+        p.flags = IORING_SETUP_CQSIZE;
+        p.cq_entries = CQ_ENTRIES;
+        ring_fd = sys_setup(RING_ENTRIES, &p);
+    }
+    if (ring_fd < 0) {
+        printf("UNAVAILABLE io_uring_setup: %s\n", strerror(errno));
+        return 0;
+    }
+    if (!(p.features & IORING_FEAT_SINGLE_MMAP)) {
+        printf("UNAVAILABLE kernel without IORING_FEAT_SINGLE_MMAP\n");
+        return 0;
+    }
+    size_t sq_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    size_t cq_sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    size_t ring_sz = sq_sz > cq_sz ? sq_sz : cq_sz;
+    char *ring = mmap(NULL, ring_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_fd,
+                      IORING_OFF_SQ_RING);
+    if (ring == MAP_FAILED) die("mmap ring");
+    sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE,
+                MAP_SHARED | MAP_POPULATE, ring_fd, IORING_OFF_SQES);
+    if (sqes == MAP_FAILED) die("mmap sqes");
+    sq_head = (unsigned *)(ring + p.sq_off.head);
+    sq_tail = (unsigned *)(ring + p.sq_off.tail);
+    sq_mask = (unsigned *)(ring + p.sq_off.ring_mask);
+    sq_array = (unsigned *)(ring + p.sq_off.array);
+    cq_head = (unsigned *)(ring + p.cq_off.head);
+    cq_tail = (unsigned *)(ring + p.cq_off.tail);
+    cq_mask = (unsigned *)(ring + p.cq_off.ring_mask);
+    cqes = (struct io_uring_cqe *)(ring + p.cq_off.cqes);
+    sq_local_tail = *sq_tail;
+
+    /* provided buffer ring */
+    size_t br_sz = BUF_COUNT * sizeof(struct io_uring_buf);
+    br = mmap(NULL, br_sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED) die("mmap buf ring");
+    bufs = malloc((size_t)BUF_COUNT * BUF_SIZE);
+    if (!bufs) die("malloc bufs");
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = BUF_COUNT;
+    reg.bgid = BGID;
+    if (sys_register(ring_fd, IORING_REGISTER_PBUF_RING, &reg, 1) < 0) {
+        printf("UNAVAILABLE IORING_REGISTER_PBUF_RING: %s\n", strerror(errno));
+        return 0;
+    }
+    br_tail = 0;
+    for (unsigned i = 0; i < BUF_COUNT; i++) recycle((unsigned short)i);
+
+    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0) die("socket");
+    int one = 1;
+    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    if (bind(listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind");
+    if (listen(listen_fd, 1024) < 0) die("listen");
+    socklen_t alen = sizeof addr;
+    getsockname(listen_fd, (struct sockaddr *)&addr, &alen);
+    printf("PORT %d PID %d\n", ntohs(addr.sin_port), (int)getpid());
+    fflush(stdout);
+
+    arm_accept();
+    for (;;) {
+        enter(1);
+        unsigned head = *cq_head;
+        unsigned tail = atomic_load_explicit((_Atomic unsigned *)cq_tail, memory_order_acquire);
+        while (head != tail) {
+            on_cqe(&cqes[head & *cq_mask]);
+            head++;
+            if (head == tail) {
+                atomic_store_explicit((_Atomic unsigned *)cq_head, head, memory_order_release);
+                tail = atomic_load_explicit((_Atomic unsigned *)cq_tail, memory_order_acquire);
+            }
+        }
+        atomic_store_explicit((_Atomic unsigned *)cq_head, head, memory_order_release);
+    }
+}
