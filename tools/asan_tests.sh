@@ -3,8 +3,9 @@
 # engine tests under them.
 #
 # Usage, from anywhere:  tools/asan_tests.sh [pytest arguments...]
-#   default arguments: the engine tests, tests/test_loop_*.py tests/test_tcp_*.py tests/test_basic*.py,
-#                      but for the RSS test (see below)
+#   default arguments: the engine tests (loop, TCP, framing, the stream error paths) and those of
+#                      every compiled transport (UNIX, UDP, TLS, processes), but for the RSS test
+#                      (see below)
 #   ASAN_VENV=DIR      the venv (default .venv-asan/ at the repository root; reused, rebuilt into)
 #   ASAN_LOGS=DIR      where the sanitizer reports go (default: a new temporary directory)
 #
@@ -43,7 +44,10 @@ FASTREACTOR_DEBUG=asan pip install -q ".[test]"
 if [ $# -eq 0 ]; then
     # The RSS test is left out: ASan keeps freed blocks in quarantine (256 MiB by default, so that
     # a use-after-free hits poisoned memory), so RSS grows over 75,000 connections by design.
-    set -- tests/test_loop_*.py tests/test_tcp_*.py tests/test_basic*.py \
+    set -- tests/test_loop_*.py tests/test_tcp_*.py tests/test_basic*.py tests/test_stream_queue.py \
+        tests/test_abort.py tests/test_close_paths.py tests/test_engine_interrupts.py \
+        tests/test_log_safety.py tests/test_accept_errors.py tests/test_unix_native.py \
+        tests/test_udp.py tests/test_tls_native.py tests/test_process.py \
         --deselect "tests/test_tcp_memory.py::test_rss_is_flat_over_many_connect_close_cycles"
 fi
 status=0
