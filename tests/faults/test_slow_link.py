@@ -72,7 +72,7 @@ def test_slow_lossy_link(link, face, request):
     # Every connection completed, except any the kernel itself gave up on (ETIMEDOUT after its
     # retransmissions failed; counted as TcpExtTCPAbortOnTimeout): those end in ConnectionLost.
     unfinished = [r for r in client_report if not r["ok"]]
-    print("unfinished connections (whole reports):", unfinished)    # pytest shortens the assertion's
+    print("unfinished connections (whole reports):", unfinished)    # the assertion shows them cut
     assert len(unfinished) <= aborts, (aborts, unfinished)
     if not FULL:   # at full size the kernel gives up on many more (see above)
         assert len(unfinished) <= CONNECTIONS // 20, (aborts, unfinished)
