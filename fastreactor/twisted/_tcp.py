@@ -23,16 +23,9 @@ from twisted.internet.tcp import _Binding, makeBinding
 from twisted.python import log, reflect
 
 from fastreactor import _core
+from fastreactor.twisted._fdcompat import FileDescriptorCompat, log_prefix
 from fastreactor.tcp import Connecting, Connector, Port, numeric_ipv6
 from fastreactor.twisted._tls import TLS_AVAILABLE, TLSStartedMixin, start_tls
-
-
-def _log_prefix(protocol):
-    """What Twisted's transports prefix log lines with: the protocol's logPrefix() if it is an
-    ILoggingContext, else its class name."""
-    if ILoggingContext.providedBy(protocol):
-        return protocol.logPrefix()
-    return type(protocol).__name__
 
 
 def _twisted_host(sockaddr):
@@ -44,7 +37,7 @@ def _twisted_host(sockaddr):
 
 @implementer(ITCPTransport, ISystemHandle, IConsumer, IPushProducer, IHalfCloseableDescriptor,
              IReadWriteDescriptor, ILoggingContext)
-class TCPTransport(_core.TCPConnection):
+class TCPTransport(FileDescriptorCompat, _core.TCPConnection):
     """A connected TCP socket: the compiled transport, declaring Twisted's transport interfaces.
 
     Behaves as Twisted's tcp.Server/tcp.Client transports do for a protocol (write,
@@ -68,7 +61,7 @@ class TCPTransport(_core.TCPConnection):
         self._adoptedOnPort = None   # the local port number, for an adoptStreamConnection transport
 
     def _attach(self, protocol):
-        prefix = _log_prefix(protocol)
+        prefix = log_prefix(protocol)
         self._tlsClientDefault = self.connector is not None
         if self.connector is not None:
             self.logstr = "%s,client" % (prefix,)
@@ -97,51 +90,12 @@ class TCPTransport(_core.TCPConnection):
             return (peer.host, peer.port, peer.flowInfo, peer.scopeID)
         return (peer.host, peer.port)
 
-    def logPrefix(self):
-        """ILoggingContext: the protocol's prefix and, for servers, session number and peer."""
-        return self.logstr
-
     def startTLS(self, ctx, normal=True):
         """ITLSTransport: from now on, speak TLS with context factory `ctx` (Twisted's
         IOpenSSLContextFactory or client connection creator). Bytes written before go out in
         clear, those written after encrypted. `normal` True keeps the TCP roles (the connecting
         side is the TLS client); False swaps them. The transport then provides ISSLTransport."""
         start_tls(self, TLSStartedTCPTransport, ctx, normal)
-
-    def stopReading(self):
-        """Stop reading from the socket (as Twisted's FileDescriptor.stopReading)."""
-        self.pauseProducing()
-
-    def startReading(self):
-        """Resume reading from the socket (as Twisted's FileDescriptor.startReading)."""
-        self.resumeProducing()
-
-    def startWriting(self):
-        """Watch the socket for writability (as Twisted's FileDescriptor.startWriting)."""
-        self._watchWritable(True)
-
-    def stopWriting(self):
-        """Stop watching the socket for writability until the next write (FileDescriptor)."""
-        self._watchWritable(False)
-
-    def stopConsuming(self):
-        """Unregister the producer and close once the queue is sent (FileDescriptor)."""
-        self.unregisterProducer()
-        self.loseConnection()
-
-    def doRead(self):
-        """IReadDescriptor; the engine reads the socket itself, so there is nothing to do."""
-        return None
-
-    def doWrite(self):
-        """IWriteDescriptor; the engine flushes the socket itself, so there is nothing to do."""
-        return None
-
-    def readConnectionLost(self, reason):
-        """IHalfCloseableDescriptor: the engine reports a half-close to the protocol itself."""
-
-    def writeConnectionLost(self, reason):
-        """IHalfCloseableDescriptor: the engine reports a half-close to the protocol itself."""
 
 
 if TLS_AVAILABLE:     # as Twisted's tcp.Connection: ITLSTransport only with pyOpenSSL
