@@ -1,7 +1,9 @@
 """What the Twisted face's stream transports (TCP, UNIX) keep from Twisted's FileDescriptor and
-Connection: the reading/writing switches, doRead/doWrite, the half-close callbacks and the log
-prefix, all mapped onto the compiled engine transport. One mixin, so each kind has the same."""
+Connection (the reading/writing switches, doRead/doWrite, the half-close callbacks and the log
+prefix, mapped onto the compiled engine transport), and what their listening ports keep from
+Twisted's Port (session numbers, log prefix). One mixin each, so every stream kind has the same."""
 from twisted.internet.interfaces import ILoggingContext
+from twisted.python import reflect
 
 
 def log_prefix(protocol):
@@ -63,3 +65,26 @@ class FileDescriptorCompat:
 
     def writeConnectionLost(self, reason):
         """IHalfCloseableDescriptor: the engine reports a half-close to the protocol itself."""
+
+
+class SessionNumberingPort:
+    """What Twisted's tcp.Port and unix.Port do for their connections, on a listening port of the
+    engine (a `_core.StreamPort` subclass listed after this mixin in the bases): each accepted
+    connection is a `_transportClass` transport with `sessionno` (0, 1, ... in accept order) and
+    `server` (this port); `logPrefix()` is the qualified name of the factory's class. The port's
+    `__init__` sets `self.sessionno = 0` and `self.connection_class = self._makeTransport`."""
+
+    __slots__ = ()
+
+    _transportClass = None
+
+    def _makeTransport(self, loop, fd, family, peer):
+        transport = self._transportClass(loop, fd, family, peer)
+        transport.sessionno = self.sessionno
+        transport.server = self
+        self.sessionno += 1
+        return transport
+
+    def logPrefix(self):
+        """The qualified name of the factory's class, as Twisted's ports say."""
+        return reflect.qual(self.factory.__class__)

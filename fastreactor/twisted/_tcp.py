@@ -20,10 +20,10 @@ from twisted.internet.interfaces import (
     ITLSTransport,
 )
 from twisted.internet.tcp import _Binding, makeBinding
-from twisted.python import log, reflect
+from twisted.python import log
 
 from fastreactor import _core
-from fastreactor.twisted._fdcompat import FileDescriptorCompat, log_prefix
+from fastreactor.twisted._fdcompat import FileDescriptorCompat, SessionNumberingPort, log_prefix
 from fastreactor.tcp import Connecting, Connector, Port, numeric_ipv6
 from fastreactor.twisted._tls import TLS_AVAILABLE, TLSStartedMixin, start_tls
 
@@ -109,7 +109,7 @@ class TLSStartedTCPTransport(TLSStartedMixin, TCPTransport):
 
 
 @implementer(IListeningPort, ILoggingContext)
-class TwistedTCPPort(Port):
+class TwistedTCPPort(SessionNumberingPort, Port):
     """A listening TCP socket (IListeningPort) whose connections are TCPTransport objects.
 
     `port` is a port number or a twisted.internet.tcp Binding (makeBinding): a number listens with
@@ -117,6 +117,7 @@ class TwistedTCPPort(Port):
     """
 
     _type = "TCP"   # "TLS" for listenSSL's ports; only used in log lines, as in Twisted
+    _transportClass = TCPTransport
 
     def __init__(self, port, factory, backlog=50, interface="", reactor=None, reusePort=False):
         if port is None or isinstance(port, int):
@@ -134,13 +135,6 @@ class TwistedTCPPort(Port):
         self.sessionno = 0
         self.connection_class = self._makeTransport
 
-    def _makeTransport(self, loop, fd, family, peer):
-        transport = TCPTransport(loop, fd, family, peer)
-        transport.sessionno = self.sessionno
-        transport.server = self
-        self.sessionno += 1
-        return transport
-
     def _bindAddress(self, family):
         """As Twisted binds: an IPv6 interface keeps its %scope."""
         if family == socket.AF_INET6:
@@ -153,10 +147,6 @@ class TwistedTCPPort(Port):
         if self.socket.family == socket.AF_INET6:
             return self.reactor._api.IPv6Address("TCP", _twisted_host(address), *address[1:])
         return self.reactor._api.IPv4Address("TCP", *address)
-
-    def logPrefix(self):
-        """The qualified name of the factory's class, as Twisted's tcp.Port says."""
-        return reflect.qual(self.factory.__class__)
 
     def connectionLost(self, reason):
         """Close the socket and stop the factory, logging the close as Twisted's tcp.Port does."""

@@ -23,7 +23,7 @@ from twisted.internet.interfaces import (
 from twisted.python import log, reflect
 
 from fastreactor import _core
-from fastreactor.twisted._fdcompat import FileDescriptorCompat, log_prefix
+from fastreactor.twisted._fdcompat import FileDescriptorCompat, SessionNumberingPort, log_prefix
 from fastreactor._unix_reactor import UNIXReactorMixin
 from fastreactor.unix import Connecting, Connector, Port
 
@@ -118,31 +118,22 @@ class UNIXTransport(FileDescriptorCompat, _core.UNIXConnection):
 
 
 @implementer(IListeningPort, ILoggingContext)
-class TwistedUNIXPort(Port):
+class TwistedUNIXPort(SessionNumberingPort, Port):
     """A listening UNIX socket (IListeningPort) whose connections are UNIXTransport objects, with
     Twisted's repr, log prefix and log lines."""
+
+    _transportClass = UNIXTransport
 
     def __init__(self, address, factory, backlog=50, mode=0o666, reactor=None, wantPID=False):
         super().__init__(address, factory, backlog, mode, reactor, wantPID)
         self.sessionno = 0
         self.connection_class = self._makeTransport
 
-    def _makeTransport(self, loop, fd, family, peer):
-        transport = UNIXTransport(loop, fd, family, peer)
-        transport.sessionno = self.sessionno
-        transport.server = self
-        self.sessionno += 1
-        return transport
-
     def __repr__(self):
         factoryName = reflect.qual(self.factory.__class__)
         if self.socket is not None and self.connected:
             return "<%s on %r>" % (factoryName, _text(self._bindPath))
         return "<%s (not listening)>" % (factoryName,)
-
-    def logPrefix(self):
-        """The qualified name of the factory's class, as Twisted's ports say."""
-        return reflect.qual(self.factory.__class__)
 
     def connectionLost(self, reason):
         """Close the socket, remove its file, stop the factory; log as Twisted's unix.Port."""
