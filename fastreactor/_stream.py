@@ -103,6 +103,7 @@ class ListeningPort(_core.StreamPort):
         return api.succeed(None)
 
     stopListening = loseConnection
+    stopProducing = loseConnection     # IPushProducer, as Twisted's ports (FileDescriptor)
 
     def _finishStopping(self, reason):
         deferred, self.deferred = self.deferred, None
