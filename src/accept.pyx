@@ -58,11 +58,13 @@ cdef class StreamPort(Handle):
         self.number_accepts = 100
 
     def _startAccepting(self, int fd, int family):
-        """Accept connections on the listening socket `fd` (still owned by the caller)."""
+        """Accept connections on the listening socket `fd` (still owned by the caller); a
+        restarted port forgets the pause its stopListening made."""
         reserve_emfile_descriptor()
         self.fd = fd
         self.family = family
         self.connected = 1
+        self.reading_paused = False
         self.watch()
 
     cdef int watch(self) except -1:

@@ -107,3 +107,20 @@ def test_stop_listening_during_the_retry_wait_leaves_no_timer(reactor, out_of_de
     iterate_for(reactor, 0.05)
     assert len(reactor.getDelayedCalls()) < calls
     assert reactor.getReaders() == []
+
+
+@pytest.mark.parametrize("paused", [False, True], ids=["running", "paused"])
+def test_a_restarted_port_accepts_even_if_it_was_paused(reactor, paused):
+    """startListening after stopListening accepts again (Twisted's test_restartListening), also
+    when the user had paused the port before stopping it: startListening starts reading."""
+    factory = Counting()
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    if paused:
+        port.stopReading()
+    done = []
+    port.stopListening().addCallback(done.append)
+    run_until(reactor, lambda: done)
+    port.startListening()
+    client = socket.create_connection(("127.0.0.1", port.getHost().port))
+    run_until(reactor, lambda: factory.built == 1)
+    client.close()
