@@ -8,20 +8,11 @@ already `disconnected`; an aborting or disconnecting transport takes the produce
 is asked to resume at once) and stops it in connectionLost, before the protocol's."""
 import pytest
 
-from test_tcp_lifecycle import by_actor, fast_face, recording_classes, twisted_face
+from faces import twisted_face_on_fastreactor
+from lifecycle_scenarios import by_actor, compare, fast_face, recording_classes
 from tracing import run_traced
 
 pytest.importorskip("twisted.internet.protocol")
-
-import fastreactor.twisted  # noqa: E402
-
-
-def twisted_face_on_fastreactor(poller):
-    face = fast_face(poller)
-    face.name = "fastreactor.twisted-" + poller
-    face.make_reactor = lambda: fastreactor.twisted.FastReactor(poller)
-    face.protocol = twisted_face().protocol
-    return face
 
 
 class Producer:
@@ -97,20 +88,12 @@ def scenario_after(close, streaming):
 CLOSES = ["abortConnection", "loseConnection", "unregister", "lost"]
 
 
-def compare(scenario, face):
-    expected = run_traced(twisted_face(), scenario)
-    actual = run_traced(face, scenario)
-    assert "TIMEOUT" not in expected, expected
-    assert by_actor(actual) == by_actor(expected)
-    return by_actor(actual)
-
-
 @pytest.mark.parametrize("streaming", [True, False], ids=["push", "pull"])
 @pytest.mark.parametrize("close", CLOSES)
 @pytest.mark.parametrize("face_name", ["native", "twisted"])
 def test_register_producer_after_close_matches_twisted(face_name, close, streaming, poller):
     face = fast_face(poller) if face_name == "native" else twisted_face_on_fastreactor(poller)
-    actors = compare(scenario_after(close, streaming), face)
+    actors = by_actor(compare(scenario_after(close, streaming), poller, face=face))
     server = actors["server#0"]
     assert any("registerProducer" in str(entry) for entry in server), server
     # The producer is stopped exactly once, when the connection is lost; but a pull producer
