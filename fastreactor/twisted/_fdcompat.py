@@ -2,8 +2,21 @@
 Connection (the reading/writing switches, doRead/doWrite, the half-close callbacks and the log
 prefix, mapped onto the compiled engine transport), and what their listening ports keep from
 Twisted's Port (session numbers, log prefix). One mixin each, so every stream kind has the same."""
-from twisted.internet.interfaces import ILoggingContext
+from twisted.internet.interfaces import (
+    IConsumer,
+    IHalfCloseableDescriptor,
+    ILoggingContext,
+    IPushProducer,
+    IReadWriteDescriptor,
+    ISystemHandle,
+    ITCPTransport,
+)
 from twisted.python import reflect
+
+# The interfaces every Twisted-face stream transport declares (as Twisted's tcp.Connection and
+# unix.Server/Client do); a kind adds its own (IUNIXTransport, ITLSTransport, ...).
+STREAM_TRANSPORT_INTERFACES = (ITCPTransport, ISystemHandle, IConsumer, IPushProducer,
+                               IHalfCloseableDescriptor, IReadWriteDescriptor, ILoggingContext)
 
 
 def log_prefix(protocol):

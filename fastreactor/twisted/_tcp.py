@@ -7,23 +7,13 @@ from zope.interface import classImplements, implementer
 
 from twisted.internet import error
 from twisted.internet.abstract import isIPAddress, isIPv6Address
-from twisted.internet.interfaces import (
-    IConnector,
-    IConsumer,
-    IHalfCloseableDescriptor,
-    IListeningPort,
-    ILoggingContext,
-    IPushProducer,
-    IReadWriteDescriptor,
-    ISystemHandle,
-    ITCPTransport,
-    ITLSTransport,
-)
+from twisted.internet.interfaces import IConnector, IListeningPort, ILoggingContext, ITLSTransport
 from twisted.internet.tcp import _Binding, makeBinding
 from twisted.python import log
 
 from fastreactor import _core
-from fastreactor.twisted._fdcompat import FileDescriptorCompat, SessionNumberingPort, log_prefix
+from fastreactor.twisted._fdcompat import (
+    STREAM_TRANSPORT_INTERFACES, FileDescriptorCompat, SessionNumberingPort, log_prefix)
 from fastreactor.tcp import Connecting, Connector, Port, numeric_ipv6
 from fastreactor.twisted._tls import TLS_AVAILABLE, TLSStartedMixin, start_tls
 
@@ -35,8 +25,7 @@ def _twisted_host(sockaddr):
     return sockaddr[0]
 
 
-@implementer(ITCPTransport, ISystemHandle, IConsumer, IPushProducer, IHalfCloseableDescriptor,
-             IReadWriteDescriptor, ILoggingContext)
+@implementer(*STREAM_TRANSPORT_INTERFACES)
 class TCPTransport(FileDescriptorCompat, _core.TCPConnection):
     """A connected TCP socket: the compiled transport, declaring Twisted's transport interfaces.
 

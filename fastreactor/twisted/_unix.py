@@ -9,21 +9,16 @@ from zope.interface import implementer
 
 from twisted.internet.interfaces import (
     IConnector,
-    IConsumer,
     IFileDescriptorReceiver,
-    IHalfCloseableDescriptor,
     IListeningPort,
     ILoggingContext,
-    IPushProducer,
-    IReadWriteDescriptor,
-    ISystemHandle,
-    ITCPTransport,
     IUNIXTransport,
 )
 from twisted.python import log, reflect
 
 from fastreactor import _core
-from fastreactor.twisted._fdcompat import FileDescriptorCompat, SessionNumberingPort, log_prefix
+from fastreactor.twisted._fdcompat import (
+    STREAM_TRANSPORT_INTERFACES, FileDescriptorCompat, SessionNumberingPort, log_prefix)
 from fastreactor._unix_reactor import UNIXReactorMixin
 from fastreactor.unix import Connecting, Connector, Port
 
@@ -32,8 +27,7 @@ def _text(name):
     return os.fsdecode(name) if isinstance(name, bytes) else name
 
 
-@implementer(IUNIXTransport, ITCPTransport, ISystemHandle, IConsumer, IPushProducer,
-             IHalfCloseableDescriptor, IReadWriteDescriptor, ILoggingContext)
+@implementer(IUNIXTransport, *STREAM_TRANSPORT_INTERFACES)
 class UNIXTransport(FileDescriptorCompat, _core.UNIXConnection):
     """A connected UNIX stream socket: the compiled transport, declaring Twisted's interfaces.
 
