@@ -10,6 +10,7 @@ import os
 import socket
 
 from fastreactor import _core
+from fastreactor._adopt import adopt_socket
 
 __all__ = ["ListeningPort", "Connecting", "Connector", "adopt_stream_socket", "require_methods"]
 
@@ -24,62 +25,24 @@ def require_methods(factory, names, call):
                            "it" if len(missing) == 1 else "them"))
 
 
-def family_name(family):
-    """The name of an address family (AF_INET, ...), for error messages."""
-    try:
-        return socket.AddressFamily(family).name
-    except ValueError:
-        return "family %r" % (family,)
+def _require_listening(sock, call, fileDescriptor):
+    if (hasattr(socket, "SO_ACCEPTCONN")
+            and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
+        raise ValueError("%s: descriptor %d is not a listening socket (call listen() "
+                         "on it first)" % (call, fileDescriptor))
+
+
+def _require_connected(sock, call, fileDescriptor):
+    sock.getpeername()
 
 
 def adopt_stream_socket(fileDescriptor, addressFamily, listening, call):
-    """A socket.socket on a duplicate of `fileDescriptor`, checked to be what `call` needs.
-
-    The caller keeps `fileDescriptor` (open, untouched) and may close it as soon as this returns;
-    the returned socket owns only the duplicate (close-on-exec). Checks, each failing with nothing
-    left open: an int (TypeError); an open descriptor (OSError EBADF) of a socket (OSError
-    ENOTSOCK); a SOCK_STREAM socket of `addressFamily`, non-blocking (ValueError: the engine never
-    blocks, and O_NONBLOCK is shared with the caller's descriptor so it is not changed here);
+    """A socket.socket on a duplicate of `fileDescriptor`, checked to be what `call` needs: the
+    checks of `fastreactor._adopt.adopt_socket` for a SOCK_STREAM socket of `addressFamily`, then
     listening, if `listening` and the platform can tell (ValueError), else connected (OSError
-    ENOTCONN, from getpeername, as Twisted raises).
-    """
-    if isinstance(fileDescriptor, bool) or not isinstance(fileDescriptor, int):
-        raise TypeError("%s: fileDescriptor must be an int, not %s"
-                        % (call, type(fileDescriptor).__name__))
-    fd = os.dup(fileDescriptor)
-    try:
-        sock = socket.socket(fileno=fd)
-    except OSError as e:
-        os.close(fd)
-        if e.errno == errno.ENOTSOCK:
-            raise OSError(e.errno, "%s: descriptor %d is not a socket (%s)"
-                          % (call, fileDescriptor, e.strerror)) from None
-        raise
-    except BaseException:
-        os.close(fd)
-        raise
-    try:
-        if sock.type != socket.SOCK_STREAM:
-            raise ValueError("%s: descriptor %d is not a SOCK_STREAM socket (type %r)"
-                             % (call, fileDescriptor, sock.type))
-        if sock.family != addressFamily:
-            raise ValueError("%s: descriptor %d is of family %s, not %s"
-                             % (call, fileDescriptor, family_name(sock.family),
-                                family_name(addressFamily)))
-        if os.get_blocking(fd):
-            raise ValueError("%s: descriptor %d is in blocking mode; set it non-blocking first "
-                             "(sock.setblocking(False))" % (call, fileDescriptor))
-        if listening:
-            if (hasattr(socket, "SO_ACCEPTCONN")
-                    and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
-                raise ValueError("%s: descriptor %d is not a listening socket (call listen() "
-                                 "on it first)" % (call, fileDescriptor))
-        else:
-            sock.getpeername()
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    ENOTCONN, from getpeername, as Twisted raises). The caller keeps `fileDescriptor`."""
+    return adopt_socket(fileDescriptor, addressFamily, socket.SOCK_STREAM, call,
+                        _require_listening if listening else _require_connected)
 
 
 class ListeningPort(_core.StreamPort):
@@ -140,6 +103,7 @@ class ListeningPort(_core.StreamPort):
         return api.succeed(None)
 
     stopListening = loseConnection
+    stopProducing = loseConnection     # IPushProducer, as Twisted's ports (FileDescriptor)
 
     def _finishStopping(self, reason):
         deferred, self.deferred = self.deferred, None

@@ -6,14 +6,14 @@ bind, log, `protocol.makeConnection(port)` which calls `doStart`, then read; on 
 iteration later: log, `protocol.doStop()`, close, fire the Deferred) and holds the socket options.
 """
 import errno
-import os
 import socket
 import struct
 
 from fastreactor import _core
+from fastreactor._adopt import adopt_socket
 from fastreactor.tcp import check_port_number, isIPAddress, isIPv6Address
 
-__all__ = ["Port", "MulticastPort", "adopt_datagram_socket"]
+__all__ = ["Port", "MulticastPort"]
 
 
 def _numeric_address(host, port, family):
@@ -22,35 +22,6 @@ def _numeric_address(host, port, family):
         return socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM, 0,
                                   socket.AI_NUMERICHOST)[0][4]
     return (host, port)
-
-
-def adopt_datagram_socket(fileDescriptor, addressFamily, call):
-    """A socket.socket on a duplicate of `fileDescriptor`, checked to be a non-blocking
-    SOCK_DGRAM socket of `addressFamily` (TypeError, OSError or ValueError otherwise, with nothing
-    left open). The caller keeps its descriptor and may close it once this returns."""
-    if isinstance(fileDescriptor, bool) or not isinstance(fileDescriptor, int):
-        raise TypeError("%s: fileDescriptor must be an int, not %s"
-                        % (call, type(fileDescriptor).__name__))
-    fd = os.dup(fileDescriptor)
-    try:
-        sock = socket.socket(fileno=fd)
-    except BaseException:
-        os.close(fd)
-        raise
-    try:
-        if sock.type != socket.SOCK_DGRAM:
-            raise ValueError("%s: descriptor %d is not a SOCK_DGRAM socket (type %r)"
-                             % (call, fileDescriptor, sock.type))
-        if sock.family != addressFamily:
-            raise ValueError("%s: descriptor %d is of family %r, not %r"
-                             % (call, fileDescriptor, sock.family, addressFamily))
-        if os.get_blocking(fd):
-            raise ValueError("%s: descriptor %d is in blocking mode; set it non-blocking first "
-                             "(sock.setblocking(False))" % (call, fileDescriptor))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 class Port(_core.DatagramSocket):
@@ -99,7 +70,7 @@ class Port(_core.DatagramSocket):
     @classmethod
     def _fromListeningDescriptor(cls, reactor, fd, addressFamily, protocol, maxPacketSize):
         """A port for adoptDatagramPort, on a duplicate of `fd` (bound, non-blocking)."""
-        sock = adopt_datagram_socket(fd, addressFamily, "adoptDatagramPort")
+        sock = adopt_socket(fd, addressFamily, socket.SOCK_DGRAM, "adoptDatagramPort")
         try:
             port = cls(None, protocol, interface=sock.getsockname()[0], reactor=reactor,
                        maxPacketSize=maxPacketSize)

@@ -44,6 +44,11 @@ cdef class StreamPort(Handle):
     accept() runs out of descriptors, the EMFILE reserve sheds the backlog (as Twisted does) or,
     without one, accepting pauses for ACCEPT_RETRY_DELAY; any other accept error is logged once
     (until an accept succeeds again) and also pauses accepting, so no error makes the loop spin.
+
+    The socket is watched only while both the user and the retry allow it: `stopReading` (also
+    `pauseProducing`, IReactorFDSet's removeReader) pauses the port until `startReading`
+    (`resumeProducing`, addReader), whatever the retry timer does meanwhile; a retry pending
+    when the user resumes still waits out its delay, then accepts.
     """
 
     def __init__(self, Loop loop, factory, connection_class):
@@ -53,22 +58,43 @@ cdef class StreamPort(Handle):
         self.number_accepts = 100
 
     def _startAccepting(self, int fd, int family):
-        """Accept connections on the listening socket `fd` (still owned by the caller)."""
+        """Accept connections on the listening socket `fd` (still owned by the caller); a
+        restarted port forgets the pause its stopListening made."""
         reserve_emfile_descriptor()
         self.fd = fd
         self.family = family
         self.connected = 1
-        self.loop.set_interest(self, EV_READ)
+        self.reading_paused = False
+        self.watch()
+
+    cdef int watch(self) except -1:
+        """Watch the socket for readability if nothing holds accepting back: open, not
+        stopping, not paused by the user, no accept retry pending."""
+        if (self.fd >= 0 and not self.disconnecting and not self.reading_paused
+                and self.retry_call is None):
+            self.loop.set_interest(self, EV_READ)
+        return 0
 
     def startReading(self):
-        """Watch the listening socket again (after stopReading)."""
-        if self.fd >= 0 and not self.disconnecting:
-            self.loop.set_interest(self, EV_READ)
+        """Accept again after stopReading (at once, or when a pending accept retry is due)."""
+        self.reading_paused = False
+        self.watch()
 
     def stopReading(self):
-        """Stop accepting for now; the socket stays open."""
+        """Stop accepting until startReading; the socket stays open. An accept retry that
+        falls due meanwhile leaves the port paused."""
+        self.reading_paused = True
         if self.fd >= 0:
             self.loop.set_interest(self, 0)
+
+    def pauseProducing(self):
+        """As stopReading (Twisted's FileDescriptor.pauseProducing)."""
+        self.stopReading()
+
+    def resumeProducing(self):
+        """As startReading, while the port listens (Twisted's FileDescriptor.resumeProducing)."""
+        if self.connected and not self.disconnecting:
+            self.startReading()
 
     cdef int fdset(self, int events, bint on) except -1:
         if events & EV_READ:
@@ -79,7 +105,11 @@ cdef class StreamPort(Handle):
         return 0
 
     def _stopAccepting(self):
-        """Stop watching the socket for good; the caller closes it."""
+        """Stop watching the socket for good (and drop a pending accept retry); the caller
+        closes it."""
+        retry, self.retry_call = self.retry_call, None
+        if retry is not None and retry.active():
+            retry.cancel()
         if self.fd >= 0:
             self.loop.forget(self, False)
             self.fd = -1
@@ -88,8 +118,9 @@ cdef class StreamPort(Handle):
         return self.fd
 
     def _resumeAccepting(self):
-        if self.fd >= 0 and not self.disconnecting:
-            self.loop.set_interest(self, EV_READ)
+        """The accept retry is due: accept again unless the user paused the port."""
+        self.retry_call = None
+        self.watch()
 
     cdef object on_readable(self):
         cdef sockaddr_storage ss
@@ -147,7 +178,8 @@ cdef class StreamPort(Handle):
                 self.loop.api.logMessage("accept() on %s failed: %s; retrying every %gs"
                                          % (safe_repr(self), os.strerror(err), ACCEPT_RETRY_DELAY))
         self.loop.set_interest(self, 0)
-        self.loop.callLater(ACCEPT_RETRY_DELAY, self._resumeAccepting)
+        if self.retry_call is None:
+            self.retry_call = self.loop.callLater(ACCEPT_RETRY_DELAY, self._resumeAccepting)
         return 0
 
     cdef int shed_backlog(self, int budget) except -1:

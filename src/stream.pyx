@@ -479,12 +479,13 @@ cdef class StreamTransport(Handle):
     def registerProducer(self, producer, streaming):
         """Register a push (streaming=True) or pull producer, as Twisted's transports do: push
         producers are paused above the high-water mark and resumed when the queue drains to the
-        low one; pull producers are asked for more each time the queue empties. On a closed (or
-        aborted) connection the producer is stopped at once."""
+        low one; pull producers are asked for more each time the queue empties. On a closed
+        connection the producer is stopped at once; an aborting or closing one takes it (a pull
+        producer is asked to resume) and stops it when the connection is lost, as in Twisted."""
         if self.producer is not None:
             raise RuntimeError("Cannot register producer %s, because producer %s was never "
                                "unregistered." % (safe_repr(producer), safe_repr(self.producer)))
-        if self.disconnected or self.aborting:
+        if self.disconnected:
             producer.stopProducing()
             return
         self.producer = producer

@@ -7,35 +7,7 @@ import pytest
 
 from fastreactor import basic
 from fastreactor.protocol import ClientFactory, Factory, Protocol
-
-
-class FakeTransport:
-    disconnecting = False
-
-    def __init__(self):
-        self.written = []
-        self.lost = 0
-
-    def write(self, data):
-        self.written.append(data)
-
-    def writeSequence(self, seq):
-        self.written.append(b"".join(seq))
-
-    def loseConnection(self):
-        self.lost += 1
-        self.disconnecting = True
-
-    def pauseProducing(self):
-        pass
-
-    def resumeProducing(self):
-        pass
-
-
-def connect(proto):
-    proto.makeConnection(FakeTransport())
-    return proto
+from fake_transport import FakeTransport, connect
 
 
 class Lines(basic.LineReceiver):

@@ -6,62 +6,24 @@ import struct
 import pytest
 
 from fastreactor import basic
+from fake_transport import connect
 
 BAD = ["a str", 5, None, 3.5, ["list"]]
 
 
-class FakeTransport:
-    disconnecting = False
+def receiver(cls, callback):
+    """A connected `cls` receiver whose `callback` ("stringReceived", "lineReceived") appends
+    to its `strings` list."""
+    class R(cls):
+        def connectionMade(self):
+            self.strings = []
 
-    def __init__(self):
-        self.written = []
-        self.lost = 0
-
-    def write(self, data):
-        self.written.append(data)
-
-    def writeSequence(self, seq):
-        self.written.append(b"".join(seq))
-
-    def loseConnection(self):
-        self.lost += 1
-        self.disconnecting = True
-
-    def pauseProducing(self):
-        pass
-
-    def resumeProducing(self):
-        pass
-
-    def stopProducing(self):
-        pass
-
-
-def connect(protocol):
-    protocol.makeConnection(FakeTransport())
-    return protocol
+    setattr(R, callback, lambda self, string: self.strings.append(string))
+    return connect(R())
 
 
 def strings_receiver(cls):
-    class R(cls):
-        def connectionMade(self):
-            self.strings = []
-
-        def stringReceived(self, string):
-            self.strings.append(string)
-
-    return connect(R())
-
-
-def lines_receiver(cls):
-    class R(cls):
-        def connectionMade(self):
-            self.strings = []
-
-        def lineReceived(self, line):
-            self.strings.append(line)
-
-    return connect(R())
+    return receiver(cls, "stringReceived")
 
 
 INT_N = {"Int8": (basic.Int8StringReceiver, "!B"), "Int16": (basic.Int16StringReceiver, "!H"),
@@ -137,18 +99,10 @@ def test_bad_input_from_inside_string_received_does_not_wedge():
 
 
 @pytest.mark.parametrize("bad", BAD, ids=lambda b: type(b).__name__)
-def test_line_receiver_refuses_non_bytes_and_keeps_parsing(bad):
-    r = lines_receiver(basic.LineReceiver)
-    r.dataReceived(b"hel")
-    with pytest.raises(TypeError):
-        r.dataReceived(bad)
-    r.dataReceived(b"lo\r\nagain\r\n")
-    assert r.strings == [b"hello", b"again"]
-
-
-@pytest.mark.parametrize("bad", BAD, ids=lambda b: type(b).__name__)
-def test_line_only_receiver_refuses_non_bytes_and_keeps_parsing(bad):
-    r = lines_receiver(basic.LineOnlyReceiver)
+@pytest.mark.parametrize("cls", [basic.LineReceiver, basic.LineOnlyReceiver],
+                         ids=lambda c: c.__name__)
+def test_line_receivers_refuse_non_bytes_and_keep_parsing(cls, bad):
+    r = receiver(cls, "lineReceived")
     r.dataReceived(b"hel")
     with pytest.raises(TypeError):
         r.dataReceived(bad)

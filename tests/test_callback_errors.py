@@ -12,44 +12,15 @@ import socket
 
 import pytest
 
-import fastreactor
-import fastreactor.protocol
+from faces import Boom, native_face, reason_name, twisted_face, twisted_face_on_fastreactor
+from faces import by_actor as split_by_actor
 from tracing import run_traced
 
-twisted_protocol = pytest.importorskip("twisted.internet.protocol")
-from twisted.internet import epollreactor  # noqa: E402
-from fastreactor.twisted import FastReactor  # noqa: E402
+pytest.importorskip("twisted.internet.protocol")
 
 PHASE = 0.4          # seconds the first connection is given to settle before it is observed
 POLL_EVERY = 0.01    # how often the raw peer is polled
 SETTLE = 0.1         # seconds between closing the first connection's peer and the second one
-
-
-class Boom(Exception):
-    """The exception the scenarios' callbacks raise."""
-
-
-class Face:
-    def __init__(self, name, make_reactor, protocol_module):
-        self.name = name
-        self.make_reactor = make_reactor
-        self.protocol = protocol_module
-
-
-def twisted_face():
-    return Face("twisted", epollreactor.EPollReactor, twisted_protocol)
-
-
-def native_face(poller):
-    return Face("native-" + poller, lambda: fastreactor.Reactor(poller), fastreactor.protocol)
-
-
-def twisted_face_on_fastreactor(poller):
-    return Face("fasttwisted-" + poller, lambda: FastReactor(poller), twisted_protocol)
-
-
-def reason_name(reason):
-    return type(reason.value).__name__
 
 
 def traced_classes(face, trace, raise_at):
@@ -376,10 +347,7 @@ def actor(entry):
 
 
 def by_actor(trace):
-    actors = {}
-    for entry in trace:
-        actors.setdefault(actor(entry), []).append(entry)
-    return actors
+    return split_by_actor(trace, actor)
 
 
 _oracle = {}

@@ -3,6 +3,7 @@ are not swallowed: they end iterate() or run(). The engine must stay consistent 
 handle being dispatched and the "inside dataReceived" state are restored, so iterate() and run()
 work afterwards and later writes, on that connection and on others, are sent."""
 import socket
+from contextlib import contextmanager
 
 import pytest
 
@@ -57,6 +58,18 @@ def connect(port):
     return s
 
 
+@contextmanager
+def served(reactor, at, interrupt):
+    """A server (see `server`) and one connected peer socket, closed on exit: yields
+    (port, protocols, peer)."""
+    port, protocols = server(reactor, at, interrupt)
+    peer = connect(port)
+    try:
+        yield port, protocols, peer
+    finally:
+        peer.close()
+
+
 def iterate_until_interrupted(reactor, interrupt, timeout=5.0):
     with pytest.raises(interrupt):
         run_until(reactor, lambda: False, timeout=timeout)
@@ -97,49 +110,35 @@ def assert_still_serving(reactor, port, protocols, peer):
 
 @pytest.mark.parametrize("interrupt", INTERRUPTS, ids=lambda e: e.__name__)
 def test_interrupt_from_data_received(reactor, interrupt):
-    port, protocols = server(reactor, "dataReceived", interrupt)
-    peer = connect(port)
-    try:
+    with served(reactor, "dataReceived", interrupt) as (port, protocols, peer):
         peer.sendall(b"x")
         iterate_until_interrupted(reactor, interrupt)
         assert protocols[0].received == b"x"
         assert protocols[0].lost == []
         assert_still_serving(reactor, port, protocols, peer)
-    finally:
-        peer.close()
 
 
 @pytest.mark.parametrize("where", ["dataReceived", "connectionMade"])
 @pytest.mark.parametrize("interrupt", INTERRUPTS, ids=lambda e: e.__name__)
 def test_dispatching_handle_is_restored(reactor, interrupt, where):
-    port, protocols = server(reactor, where, interrupt)
-    peer = connect(port)
-    try:
+    with served(reactor, where, interrupt) as (port, protocols, peer):
         peer.sendall(b"x")
         iterate_until_interrupted(reactor, interrupt)
         assert reactor._dispatchingHandle() is None
-    finally:
-        peer.close()
 
 
 @pytest.mark.parametrize("interrupt", INTERRUPTS, ids=lambda e: e.__name__)
 def test_interrupt_from_connection_made(reactor, interrupt):
-    port, protocols = server(reactor, "connectionMade", interrupt)
-    peer = connect(port)
-    try:
+    with served(reactor, "connectionMade", interrupt) as (port, protocols, peer):
         iterate_until_interrupted(reactor, interrupt)
         assert len(protocols) == 1
         assert_still_serving(reactor, port, protocols, peer)
-    finally:
-        peer.close()
 
 
 @pytest.mark.parametrize("interrupt", INTERRUPTS, ids=lambda e: e.__name__)
 def test_interrupt_from_a_timer(reactor, interrupt):
-    port, protocols = server(reactor, None, interrupt)
-    peer = connect(port)
     ran = []
-    try:
+    with served(reactor, None, interrupt) as (port, protocols, peer):
         run_until(reactor, lambda: protocols, timeout=5)
 
         def boom():
@@ -153,15 +152,11 @@ def test_interrupt_from_a_timer(reactor, interrupt):
         assert sorted(ran) == ["later", "same pass"]
         assert reactor._dispatchingHandle() is None
         assert_still_serving(reactor, port, protocols, peer)
-    finally:
-        peer.close()
 
 
 @pytest.mark.parametrize("interrupt", INTERRUPTS, ids=lambda e: e.__name__)
 def test_run_after_an_interrupt_escaped_run(reactor, interrupt):
-    port, protocols = server(reactor, "dataReceived", interrupt)
-    peer = connect(port)
-    try:
+    with served(reactor, "dataReceived", interrupt) as (port, protocols, peer):
         peer.sendall(b"x")
         with pytest.raises(interrupt):
             reactor.run(installSignalHandlers=False)
@@ -170,19 +165,13 @@ def test_run_after_an_interrupt_escaped_run(reactor, interrupt):
         reactor.callLater(0.05, reactor.stop)
         reactor.run(installSignalHandlers=False)
         assert ran == ["timer"]
-    finally:
-        peer.close()
 
 
 @pytest.mark.parametrize("interrupt", INTERRUPTS, ids=lambda e: e.__name__)
 def test_interrupt_from_data_received_through_run(reactor, interrupt):
     """The interrupt ends run(); iterate() serves the connection afterwards."""
-    port, protocols = server(reactor, "dataReceived", interrupt)
-    peer = connect(port)
-    try:
+    with served(reactor, "dataReceived", interrupt) as (port, protocols, peer):
         peer.sendall(b"x")
         with pytest.raises(interrupt):
             reactor.run(installSignalHandlers=False)
         assert_still_serving(reactor, port, protocols, peer)
-    finally:
-        peer.close()

@@ -7,32 +7,15 @@ from zope.interface import classImplements, implementer
 
 from twisted.internet import error
 from twisted.internet.abstract import isIPAddress, isIPv6Address
-from twisted.internet.interfaces import (
-    IConnector,
-    IConsumer,
-    IHalfCloseableDescriptor,
-    IListeningPort,
-    ILoggingContext,
-    IPushProducer,
-    IReadWriteDescriptor,
-    ISystemHandle,
-    ITCPTransport,
-    ITLSTransport,
-)
+from twisted.internet.interfaces import IConnector, IListeningPort, ILoggingContext, ITLSTransport
 from twisted.internet.tcp import _Binding, makeBinding
-from twisted.python import log, reflect
+from twisted.python import log
 
 from fastreactor import _core
+from fastreactor.twisted._fdcompat import (
+    STREAM_TRANSPORT_INTERFACES, FileDescriptorCompat, SessionNumberingPort, log_prefix)
 from fastreactor.tcp import Connecting, Connector, Port, numeric_ipv6
 from fastreactor.twisted._tls import TLS_AVAILABLE, TLSStartedMixin, start_tls
-
-
-def _log_prefix(protocol):
-    """What Twisted's transports prefix log lines with: the protocol's logPrefix() if it is an
-    ILoggingContext, else its class name."""
-    if ILoggingContext.providedBy(protocol):
-        return protocol.logPrefix()
-    return type(protocol).__name__
 
 
 def _twisted_host(sockaddr):
@@ -42,9 +25,8 @@ def _twisted_host(sockaddr):
     return sockaddr[0]
 
 
-@implementer(ITCPTransport, ISystemHandle, IConsumer, IPushProducer, IHalfCloseableDescriptor,
-             IReadWriteDescriptor, ILoggingContext)
-class TCPTransport(_core.TCPConnection):
+@implementer(*STREAM_TRANSPORT_INTERFACES)
+class TCPTransport(FileDescriptorCompat, _core.TCPConnection):
     """A connected TCP socket: the compiled transport, declaring Twisted's transport interfaces.
 
     Behaves as Twisted's tcp.Server/tcp.Client transports do for a protocol (write,
@@ -68,7 +50,7 @@ class TCPTransport(_core.TCPConnection):
         self._adoptedOnPort = None   # the local port number, for an adoptStreamConnection transport
 
     def _attach(self, protocol):
-        prefix = _log_prefix(protocol)
+        prefix = log_prefix(protocol)
         self._tlsClientDefault = self.connector is not None
         if self.connector is not None:
             self.logstr = "%s,client" % (prefix,)
@@ -97,51 +79,12 @@ class TCPTransport(_core.TCPConnection):
             return (peer.host, peer.port, peer.flowInfo, peer.scopeID)
         return (peer.host, peer.port)
 
-    def logPrefix(self):
-        """ILoggingContext: the protocol's prefix and, for servers, session number and peer."""
-        return self.logstr
-
     def startTLS(self, ctx, normal=True):
         """ITLSTransport: from now on, speak TLS with context factory `ctx` (Twisted's
         IOpenSSLContextFactory or client connection creator). Bytes written before go out in
         clear, those written after encrypted. `normal` True keeps the TCP roles (the connecting
         side is the TLS client); False swaps them. The transport then provides ISSLTransport."""
         start_tls(self, TLSStartedTCPTransport, ctx, normal)
-
-    def stopReading(self):
-        """Stop reading from the socket (as Twisted's FileDescriptor.stopReading)."""
-        self.pauseProducing()
-
-    def startReading(self):
-        """Resume reading from the socket (as Twisted's FileDescriptor.startReading)."""
-        self.resumeProducing()
-
-    def startWriting(self):
-        """Watch the socket for writability (as Twisted's FileDescriptor.startWriting)."""
-        self._watchWritable(True)
-
-    def stopWriting(self):
-        """Stop watching the socket for writability until the next write (FileDescriptor)."""
-        self._watchWritable(False)
-
-    def stopConsuming(self):
-        """Unregister the producer and close once the queue is sent (FileDescriptor)."""
-        self.unregisterProducer()
-        self.loseConnection()
-
-    def doRead(self):
-        """IReadDescriptor; the engine reads the socket itself, so there is nothing to do."""
-        return None
-
-    def doWrite(self):
-        """IWriteDescriptor; the engine flushes the socket itself, so there is nothing to do."""
-        return None
-
-    def readConnectionLost(self, reason):
-        """IHalfCloseableDescriptor: the engine reports a half-close to the protocol itself."""
-
-    def writeConnectionLost(self, reason):
-        """IHalfCloseableDescriptor: the engine reports a half-close to the protocol itself."""
 
 
 if TLS_AVAILABLE:     # as Twisted's tcp.Connection: ITLSTransport only with pyOpenSSL
@@ -155,7 +98,7 @@ class TLSStartedTCPTransport(TLSStartedMixin, TCPTransport):
 
 
 @implementer(IListeningPort, ILoggingContext)
-class TwistedTCPPort(Port):
+class TwistedTCPPort(SessionNumberingPort, Port):
     """A listening TCP socket (IListeningPort) whose connections are TCPTransport objects.
 
     `port` is a port number or a twisted.internet.tcp Binding (makeBinding): a number listens with
@@ -163,6 +106,7 @@ class TwistedTCPPort(Port):
     """
 
     _type = "TCP"   # "TLS" for listenSSL's ports; only used in log lines, as in Twisted
+    _transportClass = TCPTransport
 
     def __init__(self, port, factory, backlog=50, interface="", reactor=None, reusePort=False):
         if port is None or isinstance(port, int):
@@ -180,13 +124,6 @@ class TwistedTCPPort(Port):
         self.sessionno = 0
         self.connection_class = self._makeTransport
 
-    def _makeTransport(self, loop, fd, family, peer):
-        transport = TCPTransport(loop, fd, family, peer)
-        transport.sessionno = self.sessionno
-        transport.server = self
-        self.sessionno += 1
-        return transport
-
     def _bindAddress(self, family):
         """As Twisted binds: an IPv6 interface keeps its %scope."""
         if family == socket.AF_INET6:
@@ -199,10 +136,6 @@ class TwistedTCPPort(Port):
         if self.socket.family == socket.AF_INET6:
             return self.reactor._api.IPv6Address("TCP", _twisted_host(address), *address[1:])
         return self.reactor._api.IPv4Address("TCP", *address)
-
-    def logPrefix(self):
-        """The qualified name of the factory's class, as Twisted's tcp.Port says."""
-        return reflect.qual(self.factory.__class__)
 
     def connectionLost(self, reason):
         """Close the socket and stop the factory, logging the close as Twisted's tcp.Port does."""

@@ -9,39 +9,26 @@ from zope.interface import implementer
 
 from twisted.internet.interfaces import (
     IConnector,
-    IConsumer,
     IFileDescriptorReceiver,
-    IHalfCloseableDescriptor,
     IListeningPort,
     ILoggingContext,
-    IPushProducer,
-    IReadWriteDescriptor,
-    ISystemHandle,
-    ITCPTransport,
     IUNIXTransport,
 )
 from twisted.python import log, reflect
 
 from fastreactor import _core
+from fastreactor.twisted._fdcompat import (
+    STREAM_TRANSPORT_INTERFACES, FileDescriptorCompat, SessionNumberingPort, log_prefix)
 from fastreactor._unix_reactor import UNIXReactorMixin
 from fastreactor.unix import Connecting, Connector, Port
-
-
-def _log_prefix(protocol):
-    """What Twisted's transports prefix log lines with: the protocol's logPrefix() if it is an
-    ILoggingContext, else its class name."""
-    if ILoggingContext.providedBy(protocol):
-        return protocol.logPrefix()
-    return type(protocol).__name__
 
 
 def _text(name):
     return os.fsdecode(name) if isinstance(name, bytes) else name
 
 
-@implementer(IUNIXTransport, ITCPTransport, ISystemHandle, IConsumer, IPushProducer,
-             IHalfCloseableDescriptor, IReadWriteDescriptor, ILoggingContext)
-class UNIXTransport(_core.UNIXConnection):
+@implementer(IUNIXTransport, *STREAM_TRANSPORT_INTERFACES)
+class UNIXTransport(FileDescriptorCompat, _core.UNIXConnection):
     """A connected UNIX stream socket: the compiled transport, declaring Twisted's interfaces.
 
     Behaves as Twisted's unix.Server/unix.Client transports do for a protocol (write,
@@ -62,7 +49,7 @@ class UNIXTransport(_core.UNIXConnection):
         self.repstr = None
 
     def _attach(self, protocol):
-        prefix = _log_prefix(protocol)
+        prefix = log_prefix(protocol)
         adopted = self.__dict__.get("_adoptedName")
         if self.connector is not None:
             self.logstr = "%s,client" % (prefix,)
@@ -94,23 +81,19 @@ class UNIXTransport(_core.UNIXConnection):
                         "IFileDescriptorReceiver; closing file descriptor received (from "
                         "%(peerAddress)r)."),
                 hostAddress=self.getHost(), peerAddress=self.getPeer(),
-                protocolName=_log_prefix(self.protocol))
+                protocolName=log_prefix(self.protocol))
 
     def _ancillaryIgnored(self, level, kind):
         log.msg(format=("%(protocolName)s (on %(hostAddress)r) received unsupported ancillary "
                         "data (level=%(cmsgLevel)r, type=%(cmsgType)r) from %(peerAddress)r."),
                 hostAddress=self.getHost(), peerAddress=self.getPeer(),
-                protocolName=_log_prefix(self.protocol), cmsgLevel=level, cmsgType=kind)
+                protocolName=log_prefix(self.protocol), cmsgLevel=level, cmsgType=kind)
 
     @property
     def addr(self):
         """The peer's name (bytes, or None when unnamed), as Twisted's UNIX transports have it."""
         peer = self.getPeer()
         return peer.name if peer is not None else None
-
-    def logPrefix(self):
-        """ILoggingContext: the protocol's prefix and, for servers, session number and peer."""
-        return self.logstr
 
     def getTcpNoDelay(self):
         """No-op kept from Twisted's UNIX transports (which inherit TCP's API): always False."""
@@ -127,68 +110,24 @@ class UNIXTransport(_core.UNIXConnection):
         """Set SO_KEEPALIVE (meaningless on a UNIX socket, kept for Twisted's ITCPTransport)."""
         self.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1 if enabled else 0)
 
-    def stopReading(self):
-        """Stop reading from the socket (as Twisted's FileDescriptor.stopReading)."""
-        self.pauseProducing()
-
-    def startReading(self):
-        """Resume reading from the socket (as Twisted's FileDescriptor.startReading)."""
-        self.resumeProducing()
-
-    def startWriting(self):
-        """Watch the socket for writability (as Twisted's FileDescriptor.startWriting)."""
-        self._watchWritable(True)
-
-    def stopWriting(self):
-        """Stop watching the socket for writability until the next write (FileDescriptor)."""
-        self._watchWritable(False)
-
-    def stopConsuming(self):
-        """Unregister the producer and close once the queue is sent (FileDescriptor)."""
-        self.unregisterProducer()
-        self.loseConnection()
-
-    def doRead(self):
-        """IReadDescriptor; the engine reads the socket itself, so there is nothing to do."""
-        return None
-
-    def doWrite(self):
-        """IWriteDescriptor; the engine flushes the socket itself, so there is nothing to do."""
-        return None
-
-    def readConnectionLost(self, reason):
-        """IHalfCloseableDescriptor: the engine reports a half-close to the protocol itself."""
-
-    def writeConnectionLost(self, reason):
-        """IHalfCloseableDescriptor: the engine reports a half-close to the protocol itself."""
-
 
 @implementer(IListeningPort, ILoggingContext)
-class TwistedUNIXPort(Port):
+class TwistedUNIXPort(SessionNumberingPort, Port):
     """A listening UNIX socket (IListeningPort) whose connections are UNIXTransport objects, with
     Twisted's repr, log prefix and log lines."""
+
+    _transportClass = UNIXTransport
 
     def __init__(self, address, factory, backlog=50, mode=0o666, reactor=None, wantPID=False):
         super().__init__(address, factory, backlog, mode, reactor, wantPID)
         self.sessionno = 0
         self.connection_class = self._makeTransport
 
-    def _makeTransport(self, loop, fd, family, peer):
-        transport = UNIXTransport(loop, fd, family, peer)
-        transport.sessionno = self.sessionno
-        transport.server = self
-        self.sessionno += 1
-        return transport
-
     def __repr__(self):
         factoryName = reflect.qual(self.factory.__class__)
         if self.socket is not None and self.connected:
             return "<%s on %r>" % (factoryName, _text(self._bindPath))
         return "<%s (not listening)>" % (factoryName,)
-
-    def logPrefix(self):
-        """The qualified name of the factory's class, as Twisted's ports say."""
-        return reflect.qual(self.factory.__class__)
 
     def connectionLost(self, reason):
         """Close the socket, remove its file, stop the factory; log as Twisted's unix.Port."""

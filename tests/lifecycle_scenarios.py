@@ -1,0 +1,283 @@
+"""Connection-lifecycle scenarios shared by every stream kind's differential test
+(tests/test_tcp_lifecycle.py, tests/test_unix_lifecycle.py): traced factories and protocols,
+the comparison with Twisted's epoll reactor, and the scenarios that only differ by how a kind
+listens and connects (a `StreamKind` subclass says that; its `scenarios()` are the shared ones)."""
+from faces import Boom, by_actor as split_by_actor, native_face, reason_name, twisted_face
+from tracing import run_traced
+
+# A native-face fastreactor on `poller`: what the lifecycle tests compare with Twisted.
+fast_face = native_face
+
+
+def recording_classes(face, trace, on=None):
+    """A ClientFactory/Protocol pair (and a server pair) whose every callback is traced.
+
+    `on` maps a callback name ("client.connectionMade", ...) to an action(obj, *args) run after
+    tracing it.
+    """
+    on = on or {}
+    P = face.protocol
+
+    def hook(name, obj, *args):
+        action = on.get(name)
+        if action is not None:
+            action(obj, *args)
+
+    counter = {"client": 0, "server": 0}
+
+    def make_protocol(side):
+        class Recorded(P.Protocol):
+            def __init__(self):
+                # Server connections are independent actors: tag them so traces can be compared
+                # per connection (the interleaving of two connections is not part of the contract).
+                self.tag = side if side == "client" else "%s#%d" % (side, counter[side])
+                counter[side] += 1
+
+            def makeConnection(self, transport):
+                trace.append(self.tag + ".makeConnection")
+                P.Protocol.makeConnection(self, transport)
+
+            def connectionMade(self):
+                trace.append(self.tag + ".connectionMade")
+                hook(side + ".connectionMade", self)
+
+            def dataReceived(self, data):
+                trace.append((self.tag + ".dataReceived", data))
+                hook(side + ".dataReceived", self, data)
+
+            def connectionLost(self, reason):
+                trace.append((self.tag + ".connectionLost", reason_name(reason)))
+                hook(side + ".connectionLost", self, reason)
+
+        return Recorded
+
+    def make_factory(side, base):
+        class RecordedFactory(base):
+            protocol = make_protocol(side)
+            noisy = False
+
+            def doStart(self):
+                trace.append(side + "F.doStart")
+                base.doStart(self)
+
+            def doStop(self):
+                trace.append(side + "F.doStop")
+                base.doStop(self)
+
+            def startFactory(self):
+                trace.append(side + "F.startFactory")
+
+            def stopFactory(self):
+                trace.append(side + "F.stopFactory")
+                hook(side + "F.stopFactory", self)
+
+            def buildProtocol(self, addr):
+                trace.append((side + "F.buildProtocol", type(addr).__name__))
+                action = on.get(side + "F.buildProtocol")
+                if action is not None:
+                    return action(self, addr)
+                return base.buildProtocol(self, addr)
+
+            def startedConnecting(self, connector):
+                trace.append(side + "F.startedConnecting")
+
+            def clientConnectionFailed(self, connector, reason):
+                trace.append((side + "F.clientConnectionFailed", reason_name(reason)))
+                hook(side + "F.clientConnectionFailed", self, connector, reason)
+
+            def clientConnectionLost(self, connector, reason):
+                trace.append((side + "F.clientConnectionLost", reason_name(reason)))
+                hook(side + "F.clientConnectionLost", self, connector, reason)
+
+        return RecordedFactory
+
+    return make_factory("client", P.ClientFactory), make_factory("server", P.Factory)
+
+
+def actor(entry):
+    """Who an entry belongs to: 'client' (the client factory and its protocols, which run one after
+    the other), 'serverF' (the server factory), 'server#N' (one server connection), or 'scenario'."""
+    name = entry if isinstance(entry, str) else entry[0]
+    head = name.split(".", 1)[0]
+    if head in ("client", "clientF"):
+        return "client"
+    return head if "." in name else "scenario"
+
+
+def by_actor(trace):
+    """`trace` split per actor (see `actor`)."""
+    return split_by_actor(trace, actor)
+
+
+def compare(scenario, poller, timeout=5.0, face=None):
+    """Run on Twisted and on `face` (default the native face on `poller`); each actor's sequence
+    must be identical (and so must the set of actors). Returns fastreactor's trace."""
+    expected = run_traced(twisted_face(), scenario, timeout)
+    actual = run_traced(face or fast_face(poller), scenario, timeout)
+    assert "TIMEOUT" not in expected, expected
+    assert by_actor(actual) == by_actor(expected)
+    return actual
+
+
+class StreamKind:
+    """One stream socket kind as the shared scenarios see it. A subclass provides `listen(reactor,
+    factory)` (start listening, return the address to connect to), `connect(reactor, address,
+    factory)` (return the connector) and `address_name` (the class name of the addresses
+    buildProtocol gets). `scenarios()` maps a scenario name to a callable(reactor, face, trace,
+    done) for run_traced/compare."""
+
+    address_name = None
+
+    def listen(self, reactor, factory):
+        raise NotImplementedError
+
+    def connect(self, reactor, address, factory):
+        raise NotImplementedError
+
+    def serve(self, reactor, SF, CF):
+        """Listen with a fresh SF() and connect a fresh CF() to it; returns the connector."""
+        return self.connect(reactor, self.listen(reactor, SF()), CF())
+
+    def scenarios(self):
+        names = ["echo_and_close", "server_build_none", "client_build_none", "server_closes",
+                 "server_aborts", "client_aborts", "data_received_raises",
+                 "connection_made_raises", "reconnect", "write_after_lose", "half_close"]
+        return {name: getattr(self, "scenario_" + name) for name in names}
+
+    def scenario_echo_and_close(self, reactor, face, trace, done):
+        CF, SF = recording_classes(face, trace, {
+            "client.connectionMade": lambda p: p.transport.write(b"hello"),
+            "server.dataReceived": lambda p, data: p.transport.write(data),
+            "client.dataReceived": lambda p, data: p.transport.loseConnection(),
+            "clientF.stopFactory": lambda f: done(),
+        })
+        self.serve(reactor, SF, CF)
+
+    def scenario_server_build_none(self, reactor, face, trace, done):
+        CF, SF = recording_classes(face, trace, {
+            "serverF.buildProtocol": lambda f, addr: None,
+            "clientF.stopFactory": lambda f: done(),
+        })
+        self.serve(reactor, SF, CF)
+
+    def scenario_client_build_none(self, reactor, face, trace, done):
+        CF, SF = recording_classes(face, trace, {
+            "clientF.buildProtocol": lambda f, addr: None,
+            "clientF.stopFactory": lambda f: done(),
+        })
+        self.serve(reactor, SF, CF)
+
+    def scenario_server_closes(self, reactor, face, trace, done):
+        CF, SF = recording_classes(face, trace, {
+            "server.connectionMade": lambda p: (p.transport.write(b"bye"),
+                                                p.transport.loseConnection()),
+            "clientF.stopFactory": lambda f: done(),
+        })
+        self.serve(reactor, SF, CF)
+
+    def scenario_server_aborts(self, reactor, face, trace, done):
+        CF, SF = recording_classes(face, trace, {
+            "client.connectionMade": lambda p: p.transport.write(b"x"),
+            "server.dataReceived": lambda p, data: p.transport.abortConnection(),
+            "clientF.stopFactory": lambda f: done(),
+        })
+        self.serve(reactor, SF, CF)
+
+    def scenario_client_aborts(self, reactor, face, trace, done):
+        CF, SF = recording_classes(face, trace, {
+            "client.connectionMade": lambda p: (p.transport.write(b"dropped"),
+                                                p.transport.abortConnection()),
+            "clientF.stopFactory": lambda f: reactor.callLater(0.1, done),
+        })
+        self.serve(reactor, SF, CF)
+
+    def scenario_data_received_raises(self, reactor, face, trace, done):
+        def explode(p, data):
+            raise Boom("from dataReceived")
+
+        CF, SF = recording_classes(face, trace, {
+            "client.connectionMade": lambda p: p.transport.write(b"x"),
+            "server.dataReceived": explode,
+            "clientF.stopFactory": lambda f: reactor.callLater(0.1, done),
+        })
+        self.serve(reactor, SF, CF)
+
+    def scenario_connection_made_raises(self, reactor, face, trace, done):
+        def explode(p):
+            raise Boom("from connectionMade")
+
+        # A server's connectionMade raising: Twisted logs it and leaves the connection open.
+        CF, SF = recording_classes(face, trace, {
+            "server.connectionMade": explode,
+            "client.connectionMade": lambda p: p.transport.write(b"still open?"),
+            "server.dataReceived": lambda p, data: p.transport.loseConnection(),
+            "clientF.stopFactory": lambda f: reactor.callLater(0.1, done),
+        })
+        self.serve(reactor, SF, CF)
+
+    def scenario_reconnect(self, reactor, face, trace, done):
+        attempts = []
+
+        def lost(f, connector, reason):
+            attempts.append(1)
+            if len(attempts) < 3:
+                connector.connect()
+
+        CF, SF = recording_classes(face, trace, {
+            "client.connectionMade": lambda p: p.transport.loseConnection(),
+            "clientF.clientConnectionLost": lost,
+            "clientF.stopFactory": lambda f: done(),
+        })
+        self.serve(reactor, SF, CF)
+
+    def scenario_write_after_lose(self, reactor, face, trace, done):
+        """Twisted sends what is written after loseConnection but before the close happens."""
+        CF, SF = recording_classes(face, trace, {
+            "server.connectionMade": lambda p: (p.transport.write(b"a"),
+                                                p.transport.loseConnection(),
+                                                p.transport.write(b"b")),
+            "server.connectionLost": lambda p, reason: p.transport.write(b"ignored"),
+            "clientF.stopFactory": lambda f: done(),
+        })
+        self.serve(reactor, SF, CF)
+
+    def scenario_half_close(self, reactor, face, trace, done):
+        """The client shuts its write side; a half-closeable server answers, then closes."""
+        from zope.interface import implementer
+        from twisted.internet.interfaces import IHalfCloseableProtocol
+
+        class HalfServer(face.protocol.Protocol):
+            def dataReceived(self, data):
+                trace.append(("server.dataReceived", data))
+
+            def readConnectionLost(self):
+                trace.append("server.readConnectionLost")
+                self.transport.write(b"after-eof")
+                self.transport.loseConnection()
+
+            def connectionLost(self, reason):
+                trace.append(("server.connectionLost", reason_name(reason)))
+
+        if face.name == "twisted":
+            HalfServer = implementer(IHalfCloseableProtocol)(HalfServer)
+        CF, _ = recording_classes(face, trace, {
+            "client.connectionMade": lambda p: (p.transport.write(b"req"),
+                                                p.transport.loseWriteConnection()),
+            "clientF.stopFactory": lambda f: done(),
+        })
+        address = self.listen(reactor, face.protocol.Factory.forProtocol(HalfServer))
+        self.connect(reactor, address, CF())
+
+    def check_echo_trace(self, poller):
+        """Pin the echo scenario's sequence itself (not only the equality with Twisted), with
+        this kind's address class on both sides."""
+        trace = run_traced(fast_face(poller), self.scenario_echo_and_close)
+        assert by_actor(trace)["client"] == [
+            "clientF.doStart", "clientF.startFactory", "clientF.startedConnecting",
+            ("clientF.buildProtocol", self.address_name), "client.makeConnection",
+            "client.connectionMade", ("client.dataReceived", b"hello"),
+            ("client.connectionLost", "ConnectionDone"),
+            ("clientF.clientConnectionLost", "ConnectionDone"), "clientF.doStop",
+            "clientF.stopFactory",
+        ]
+        assert ("serverF.buildProtocol", self.address_name) in trace
