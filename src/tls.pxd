@@ -34,6 +34,13 @@ cdef class TLSLayer:
     cdef unsigned char hdr[5]
     cdef Py_ssize_t rec_tail
     cdef Py_ssize_t records_waiting   # complete records fed and not known to be consumed
+    # The direct path (openssl.h): the SSL* of tls_object, reading and writing through `bio` on
+    # the socket (`io`); NULL while the MemoryBIO path is in use.
+    cdef SSL *ssl
+    cdef BIO *bio
+    cdef fr_tls_io io
+    cdef bint shutdown_pending        # a close_notify OpenSSL holds until the socket is writable
+    cdef bint read_wants_write        # SSL_read must write (a key update answer) before going on
 
     # The transport's raw I/O and lifecycle hooks while TLS is on (TCPConnection delegates here).
     cdef object read_some(self, TCPConnection t, ssize_t *count)
@@ -45,6 +52,12 @@ cdef class TLSLayer:
     cdef bint lose_aborts(self, TCPConnection t)
 
     cdef int start_handshake(self, TCPConnection t) except -1
+    cdef bint go_direct(self, TCPConnection t) except -1
+    cdef object read_direct(self, TCPConnection t)
+    cdef ssize_t send_direct(self, TCPConnection t, iovec *vec, int count) except -2
+    cdef int write_direct(self, TCPConnection t, const char *data, size_t size, size_t *written) except -2
+    cdef object direct_error(self, TCPConnection t, int code)
+    cdef int shutdown_direct(self, TCPConnection t) except -1
     cdef int feed_records(self, const unsigned char *data, Py_ssize_t n) noexcept
     cdef int advance_handshake(self, TCPConnection t) except -1
     cdef object tls_reason(self, TCPConnection t, object error)
