@@ -12,6 +12,7 @@
 #include <Python.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -44,14 +45,24 @@ typedef struct bio_method_st BIO_METHOD;
 #define FR_BIO_CTRL_FLUSH 11
 
 /* Where a connection's BIO does its I/O and what it met there; lives in the TLSLayer, which
- * detaches it (BIO data NULL) before it goes away. `hold`: writes wait (clear bytes queued before
- * startTLS are still going out). */
+ * detaches it (BIO data NULL) before it goes away. `hold`: writes wait (bytes the layer queued
+ * earlier are still going out). `collect`: writes are kept in `held` instead of sent (during the
+ * handshake, whose flights the layer sends itself, in Twisted's order). */
 typedef struct {
     int fd;
     int eof;          /* recv returned 0 */
     int error;        /* errno of a failed recv/send other than EAGAIN, else 0 */
     int hold;
+    int collect;
+    char *held;
+    size_t held_len, held_cap;
 } fr_tls_io;
+
+static void fr_tls_io_free(fr_tls_io *io) {
+    free(io->held);
+    io->held = NULL;
+    io->held_len = io->held_cap = 0;
+}
 
 typedef struct {
     int loaded;
@@ -121,6 +132,24 @@ static int fr_bio_write(BIO *bio, const char *buf, int len) {
     if (io == NULL || io->fd < 0) {
         errno = EBADF;
         return -1;
+    }
+    if (io->collect) {
+        if (io->held_len + (size_t)len > io->held_cap) {
+            size_t cap = io->held_cap ? io->held_cap : 4096;
+            char *grown;
+            while (cap < io->held_len + (size_t)len)
+                cap *= 2;
+            grown = (char *)realloc(io->held, cap);
+            if (grown == NULL) {
+                io->error = ENOMEM;
+                return -1;
+            }
+            io->held = grown;
+            io->held_cap = cap;
+        }
+        memcpy(io->held + io->held_len, buf, (size_t)len);
+        io->held_len += (size_t)len;
+        return len;
     }
     if (io->hold) {
         fr_ossl.BIO_set_flags(bio, FR_BIO_FLAGS_WRITE | FR_BIO_FLAGS_SHOULD_RETRY);

@@ -20,6 +20,9 @@ cdef extern from "openssl.h":
         int eof
         int error
         int hold
+        int collect
+        char *held
+        size_t held_len
 
     ctypedef struct fr_openssl_api:
         int loaded
@@ -44,6 +47,7 @@ cdef extern from "openssl.h":
         BIO_METHOD *socket_method
 
     fr_openssl_api fr_ossl
+    void fr_tls_io_free(fr_tls_io *io)
     int fr_openssl_load(const char *library, char *missing, size_t missing_len)
     SSL *fr_sslsocket_ssl(object o)
     SSL_CTX *fr_sslcontext_ctx(object o)

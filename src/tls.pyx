@@ -136,14 +136,7 @@ cdef class TLSLayer:
         self.handshake_started = True
         if self.handshake_timeout > 0:
             self.handshake_timer = t.loop.schedule(self.handshake_timeout, self._timedOut, (t,), None)
-        if self.go_direct(t) and self.out_pending is not None:
-            # Clear bytes written before startTLS go first: OpenSSL's writes wait for them.
-            if self.send_cipher(t) < 0:
-                self.fail(t, t.loop.api.Failure(t.loop.api.CONNECTION_LOST), True)
-                return 0
-            if self.out_pending is not None:
-                self.io.hold = 1
-                return 0    # on_writable sends them, then advances the handshake
+        self.go_direct(t)
         self.advance_handshake(t)
         return 0
 
@@ -177,6 +170,7 @@ cdef class TLSLayer:
         self.io.eof = 0
         self.io.error = 0
         self.io.hold = 0
+        self.io.collect = 1     # the handshake's flights are sent by drain_outgoing
         fr_ossl.BIO_set_data(bio, &self.io)
         fr_ossl.SSL_set_bio(ssl, bio, bio)     # the SSL owns it now; the memory BIOs are dropped
         fr_ossl.SSL_set_read_ahead(ssl, 1)
@@ -194,6 +188,7 @@ cdef class TLSLayer:
     def __dealloc__(self):
         if self.bio != NULL:
             fr_ossl.BIO_set_data(self.bio, NULL)
+        fr_tls_io_free(&self.io)
 
     @property
     def direct(self):
@@ -215,9 +210,6 @@ cdef class TLSLayer:
             self.tls_raw.do_handshake()
         except SSLWantReadError:
             self.drain_outgoing(t)
-            return 0
-        except SSLWantWriteError:
-            self.want_writable(t)       # direct path: the socket took only part of a flight
             return 0
         except SSLError as e:
             if self.ssl != NULL and (self.io.eof or self.io.error):
@@ -249,6 +241,9 @@ cdef class TLSLayer:
         if t.disconnected or t.aborting:
             return 0
         self.drain_outgoing(t)
+        if self.ssl != NULL:
+            self.io.collect = 0
+            fr_tls_io_free(&self.io)
         if t.write_pending or t.disconnecting or t.write_shut_requested or t.producer is not None:
             self.want_writable(t)
         return 0
@@ -600,9 +595,15 @@ cdef class TLSLayer:
         """Move the outgoing BIO's ciphertext behind what is pending and send what the kernel
         takes: 0, or -1 with errno for a send error (also kept in t.write_errno)."""
         cdef object outgoing = self.tls_outgoing
-        if outgoing is None or not outgoing.pending:
+        if self.ssl != NULL:
+            if self.io.held_len == 0:
+                return 0
+            data = PyBytes_FromStringAndSize(self.io.held, self.io.held_len)
+            self.io.held_len = 0
+        elif outgoing is None or not outgoing.pending:
             return 0
-        data = self.bio_read()
+        else:
+            data = self.bio_read()
         if self.out_pending is None:
             self.out_pending = data
         else:
@@ -628,6 +629,7 @@ cdef class TLSLayer:
                      length - self.out_offset, FR_SEND_FLAGS)
             if n < 0:
                 if errno == EAGAIN or errno == EWOULDBLOCK or errno == ENOBUFS or errno == EINTR:
+                    self.io.hold = 1    # OpenSSL's own writes wait behind these bytes
                     self.want_writable(t)
                     return 0
                 return -1
@@ -635,6 +637,7 @@ cdef class TLSLayer:
             if self.out_offset >= length:
                 self.out_pending = None
                 self.out_offset = 0
+                self.io.hold = 0
         return 0
 
     cdef int want_writable(self, TCPConnection t) except -1:
@@ -657,10 +660,6 @@ cdef class TLSLayer:
         if not self.handshake_done:
             # Queued writes and a pending close wait for the handshake, not for writability.
             t.loop.set_interest(t, t.interest & ~EV_WRITE)
-            if self.ssl != NULL and self.handshake_started:
-                self.advance_handshake(t)   # it was waiting for the socket (clear bytes, a flight)
-                if self.handshake_done and not t.disconnected and fr_ossl.SSL_has_pending(self.ssl):
-                    t.on_readable()
             return None
         if self.shutdown_pending:
             if self.shutdown_direct(t):
@@ -729,11 +728,15 @@ cdef class TLSLayer:
 
     cdef int close_descriptor(self, TCPConnection t, bint abortive) except -1:
         if self.ssl != NULL:
-            # Direct path: OpenSSL already sent any alert itself; a clean close says so in TLS
+            # Direct path: a clean close says so in TLS, a failed handshake sends its alert
             # (best effort: one try, no waiting for the kernel).
-            if not abortive and t.fd >= 0 and self.handshake_done and not self.close_notify_sent:
-                self.queue_close_notify(t)
+            if not abortive and t.fd >= 0:
+                if self.handshake_done and not self.close_notify_sent:
+                    self.queue_close_notify(t)
+                elif self.io.held_len:
+                    self.drain_outgoing(t)   # an alert explaining a failure
             self.io.fd = -1
+            fr_tls_io_free(&self.io)
             self.out_pending = None
             return 0
         if not abortive and t.fd >= 0 and self.tls_outgoing is not None:
@@ -780,6 +783,7 @@ cdef class TLSLayer:
             self.bio = NULL
             self.ssl = NULL
         self.io.fd = -1
+        fr_tls_io_free(&self.io)
         self.tls_raw = None
         self.tls_incoming = None
         self.tls_outgoing = None
