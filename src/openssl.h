@@ -32,6 +32,8 @@ typedef struct bio_method_st BIO_METHOD;
 #define FR_SSL_ERROR_ZERO_RETURN 6
 
 #define FR_SSL_CTRL_MODE 33
+#define FR_SSL_CTRL_CLEAR_MODE 78
+#define FR_SSL_MODE_RELEASE_BUFFERS 0x10L
 #define FR_SSL_MODE_ENABLE_PARTIAL_WRITE 0x1L
 #define FR_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER 0x2L
 #define FR_SSL_SENT_SHUTDOWN 1
@@ -95,6 +97,7 @@ typedef struct {
     void (*ERR_clear_error)(void);
     const char *(*ERR_reason_error_string)(unsigned long);
     const char *(*ERR_lib_error_string)(unsigned long);
+    int (*SSL_free_buffers)(SSL *);     /* optional (NULL: OpenSSL releases buffers itself) */
     BIO_METHOD *socket_method;
 } fr_openssl_api;
 
@@ -227,6 +230,7 @@ static int fr_openssl_load(const char *library, char *missing, size_t missing_le
     FR_RESOLVE(ERR_clear_error)
     FR_RESOLVE(ERR_reason_error_string)
     FR_RESOLVE(ERR_lib_error_string)
+    *(void **)&api.SSL_free_buffers = dlsym(handle, "SSL_free_buffers");
     /* The handle stays open: the functions must outlive this call (_ssl is never unloaded). */
     api.socket_method = api.BIO_meth_new(api.BIO_get_new_index() | FR_BIO_TYPE_SOURCE_SINK,
                                          "fastreactor socket");
@@ -262,6 +266,10 @@ static BIO *fr_memorybio_bio(PyObject *o) { return ((fr_py_memorybio *)o)->bio; 
 
 static long fr_ssl_set_mode(SSL *ssl, long mode) {
     return fr_ossl.SSL_ctrl(ssl, FR_SSL_CTRL_MODE, mode, NULL);
+}
+
+static long fr_ssl_clear_mode(SSL *ssl, long mode) {
+    return fr_ossl.SSL_ctrl(ssl, FR_SSL_CTRL_CLEAR_MODE, mode, NULL);
 }
 
 #endif

@@ -12,7 +12,7 @@ cdef extern from "openssl.h":
 
     int FR_SSL_ERROR_NONE, FR_SSL_ERROR_SSL, FR_SSL_ERROR_WANT_READ, FR_SSL_ERROR_WANT_WRITE
     int FR_SSL_ERROR_SYSCALL, FR_SSL_ERROR_ZERO_RETURN
-    long FR_SSL_MODE_ENABLE_PARTIAL_WRITE, FR_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+    long FR_SSL_MODE_ENABLE_PARTIAL_WRITE, FR_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, FR_SSL_MODE_RELEASE_BUFFERS
     int FR_SSL_SENT_SHUTDOWN, FR_SSL_RECEIVED_SHUTDOWN
 
     ctypedef struct fr_tls_io:
@@ -44,6 +44,7 @@ cdef extern from "openssl.h":
         void (*ERR_clear_error)() nogil
         const char *(*ERR_reason_error_string)(unsigned long) nogil
         const char *(*ERR_lib_error_string)(unsigned long) nogil
+        int (*SSL_free_buffers)(SSL *) nogil
         BIO_METHOD *socket_method
 
     fr_openssl_api fr_ossl
@@ -53,3 +54,4 @@ cdef extern from "openssl.h":
     SSL_CTX *fr_sslcontext_ctx(object o)
     BIO *fr_memorybio_bio(object o)
     long fr_ssl_set_mode(SSL *ssl, long mode)
+    long fr_ssl_clear_mode(SSL *ssl, long mode)

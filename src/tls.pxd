@@ -39,8 +39,14 @@ cdef class TLSLayer:
     cdef SSL *ssl
     cdef BIO *bio
     cdef fr_tls_io io
+    cdef bint want_direct             # set_tls_direct's setting when the session was set up
     cdef bint shutdown_pending        # a close_notify OpenSSL holds until the socket is writable
     cdef bint read_wants_write        # SSL_read must write (a key update answer) before going on
+    # OpenSSL's record buffers are kept while records flow and freed once the session has been
+    # idle for TLS_IDLE_RELEASE seconds (idle_timer), instead of after every record.
+    cdef bint keep_buffers
+    cdef bint io_active
+    cdef object idle_timer
 
     # The transport's raw I/O and lifecycle hooks while TLS is on (TCPConnection delegates here).
     cdef object read_some(self, TCPConnection t, ssize_t *count)
@@ -58,6 +64,7 @@ cdef class TLSLayer:
     cdef int write_direct(self, TCPConnection t, const char *data, size_t size, size_t *written) except -2
     cdef object direct_error(self, TCPConnection t, int code)
     cdef int shutdown_direct(self, TCPConnection t) except -1
+    cdef int arm_idle(self, TCPConnection t) except -1
     cdef int feed_records(self, const unsigned char *data, Py_ssize_t n) noexcept
     cdef int advance_handshake(self, TCPConnection t) except -1
     cdef object tls_reason(self, TCPConnection t, object error)

@@ -65,6 +65,9 @@ cdef enum:
 cdef char direct_plain[TLS_PLAIN_BUFFER]
 cdef char direct_stage[TLS_STAGE]
 
+# A direct session that moved no record for this long gives its OpenSSL buffers back.
+cdef double TLS_IDLE_RELEASE = 1.0
+
 cdef object direct_unavailable = "not tried"     # None once libssl's functions are resolved
 cdef bint direct_enabled = True
 
@@ -127,6 +130,7 @@ cdef class TLSLayer:
         self.ssl_write = self.tls_raw.write
         self.tls_client = client
         self.handshake_timeout = handshake_timeout
+        self.want_direct = direct_enabled
 
     # ---- the handshake ---------------------------------------------------------------------------
 
@@ -145,7 +149,7 @@ cdef class TLSLayer:
         True if it now is."""
         cdef SSL *ssl
         cdef BIO *bio
-        if not direct_enabled or load_direct() is not None or self.tls_raw is None:
+        if not self.want_direct or load_direct() is not None or self.tls_raw is None:
             return False
         if self.tls_incoming.pending or self.tls_outgoing.pending:
             return False
@@ -175,6 +179,12 @@ cdef class TLSLayer:
         fr_ossl.SSL_set_bio(ssl, bio, bio)     # the SSL owns it now; the memory BIOs are dropped
         fr_ossl.SSL_set_read_ahead(ssl, 1)
         fr_ssl_set_mode(ssl, FR_SSL_MODE_ENABLE_PARTIAL_WRITE | FR_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
+        if fr_ossl.SSL_free_buffers != NULL:
+            # The ssl module asks OpenSSL to free its ~17 KiB read and write buffers after every
+            # record (SSL_MODE_RELEASE_BUFFERS): a malloc and a free of each per message. Here
+            # they are kept while records flow and freed when the session goes idle (arm_idle).
+            fr_ssl_clear_mode(ssl, FR_SSL_MODE_RELEASE_BUFFERS)
+            self.keep_buffers = True
         self.ssl = ssl
         self.bio = bio
         self.tls_incoming = None
@@ -189,6 +199,23 @@ cdef class TLSLayer:
         if self.bio != NULL:
             fr_ossl.BIO_set_data(self.bio, NULL)
         fr_tls_io_free(&self.io)
+
+    cdef int arm_idle(self, TCPConnection t) except -1:
+        """Records moved: make sure an idle check is scheduled."""
+        self.io_active = True
+        if self.idle_timer is None and not t.disconnected:
+            self.idle_timer = t.loop.schedule(TLS_IDLE_RELEASE, self._idleCheck, (t,), None)
+        return 0
+
+    def _idleCheck(self, TCPConnection t):
+        self.idle_timer = None
+        if self.ssl == NULL or t.disconnected:
+            return
+        if self.io_active:
+            self.io_active = False
+            self.idle_timer = t.loop.schedule(TLS_IDLE_RELEASE, self._idleCheck, (t,), None)
+        elif not fr_ossl.SSL_has_pending(self.ssl):
+            fr_ossl.SSL_free_buffers(self.ssl)  # refused (harmlessly) if a write is unfinished
 
     @property
     def direct(self):
@@ -244,6 +271,8 @@ cdef class TLSLayer:
         if self.ssl != NULL:
             self.io.collect = 0
             fr_tls_io_free(&self.io)
+            if self.keep_buffers and not fr_ossl.SSL_has_pending(self.ssl):
+                fr_ossl.SSL_free_buffers(self.ssl)  # until records flow (arm_idle)
         if t.write_pending or t.disconnecting or t.write_shut_requested or t.producer is not None:
             self.want_writable(t)
         return 0
@@ -362,6 +391,8 @@ cdef class TLSLayer:
         cdef int r, code
         cdef object chunk
         cdef list chunks = None
+        if self.keep_buffers and not self.io_active:
+            self.arm_idle(t)
         while True:
             if TLS_PLAIN_BUFFER - filled < TLS_RECORD_READ:
                 # The buffer is full: copy it out before anything that could run Python code.
@@ -536,6 +567,15 @@ cdef class TLSLayer:
         cdef size_t total = 0, staged = 0, done, piece, length
         cdef const char *p
         cdef int i, status = 0
+        if self.keep_buffers and not self.io_active:
+            self.arm_idle(t)
+        if count == 1:
+            # One piece: no gathering needed (records are cut from it in place).
+            status = self.write_direct(t, <const char *>vec[0].iov_base,
+                                       vec[0].iov_len if vec[0].iov_len < TLS_WRITE_MAX else TLS_WRITE_MAX,
+                                       &done)
+            total = done
+            count = 0
         for i in range(count):
             p = <const char *>vec[i].iov_base
             length = vec[i].iov_len
@@ -774,6 +814,10 @@ cdef class TLSLayer:
         """Drop the TLS session and its buffers (the connection has ended)."""
         if self.handshake_timer is not None:
             timer, self.handshake_timer = self.handshake_timer, None
+            if timer.active():
+                timer.cancel()
+        if self.idle_timer is not None:
+            timer, self.idle_timer = self.idle_timer, None
             if timer.active():
                 timer.cancel()
         self.out_pending = None
