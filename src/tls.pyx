@@ -293,7 +293,10 @@ cdef class TLSLayer:
             count[0] = -1
             if not self.handshake_done:
                 self.advance_handshake(t)
-                if not self.handshake_done or t.disconnected or t.aborting:
+                if (not self.handshake_done or t.disconnected or t.aborting
+                        or not fr_ossl.SSL_has_pending(self.ssl)):
+                    # (Nothing came after the handshake: an SSL_read now would only take
+                    # the record buffers back that the handshake's end released.)
                     fr_set_errno(EAGAIN)
                     return None
             data = self.read_direct(t)
@@ -391,8 +394,6 @@ cdef class TLSLayer:
         cdef int r, code
         cdef object chunk
         cdef list chunks = None
-        if self.keep_buffers and not self.io_active:
-            self.arm_idle(t)
         while True:
             if TLS_PLAIN_BUFFER - filled < TLS_RECORD_READ:
                 # The buffer is full: copy it out before anything that could run Python code.
@@ -405,6 +406,8 @@ cdef class TLSLayer:
             r = fr_ossl.SSL_read_ex(self.ssl, direct_plain + filled, TLS_PLAIN_BUFFER - filled, &n)
             if r == 1:
                 filled += n
+                if self.keep_buffers and not self.io_active:
+                    self.arm_idle(t)
                 if not fr_ossl.SSL_has_pending(self.ssl):
                     break
                 continue
