@@ -46,6 +46,7 @@ cdef class TLSLayer:
     # idle for TLS_IDLE_RELEASE seconds (idle_timer), instead of after every record.
     cdef bint keep_buffers
     cdef bint io_active
+    cdef bint large_reads             # the last record read was large: decrypt into the bytes itself
     cdef object idle_timer
 
     # The transport's raw I/O and lifecycle hooks while TLS is on (TCPConnection delegates here).

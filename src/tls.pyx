@@ -399,26 +399,53 @@ cdef class TLSLayer:
     cdef object read_direct(self, TCPConnection t):
         """Direct path: the plaintext of every record OpenSSL can decrypt now (it reads the
         socket itself), None if none; a close_notify sets close_notify_received, an error or a
-        cut-off stream ends the connection (and returns None)."""
+        cut-off stream ends the connection (and returns None). Records are decrypted into a
+        shared buffer and copied out once; while they come full-size (bulk data), each is
+        decrypted into the bytes object itself instead, which saves copying 16 KiB."""
         cdef Py_ssize_t filled = 0
-        cdef size_t n
+        cdef size_t n, room
         cdef int r, code
+        cdef char *dest
         cdef object chunk
+        cdef object whole
         cdef list chunks = None
         while True:
-            if TLS_PLAIN_BUFFER - filled < TLS_RECORD_READ:
-                # The buffer is full: copy it out before anything that could run Python code.
-                chunk = PyBytes_FromStringAndSize(direct_plain, filled)
-                filled = 0
-                if chunks is None:
-                    chunks = [chunk]
-                else:
-                    chunks.append(chunk)
-            r = fr_ossl.SSL_read_ex(self.ssl, direct_plain + filled, TLS_PLAIN_BUFFER - filled, &n)
+            whole = None
+            if self.large_reads:
+                if filled:
+                    # Copy the buffer out before anything that could run Python code.
+                    chunk = PyBytes_FromStringAndSize(direct_plain, filled)
+                    filled = 0
+                    if chunks is None:
+                        chunks = [chunk]
+                    else:
+                        chunks.append(chunk)
+                whole = PyBytes_FromStringAndSize(NULL, TLS_RECORD_READ)
+                dest = PyBytes_AS_STRING(whole)
+                room = TLS_RECORD_READ
+            else:
+                if TLS_PLAIN_BUFFER - filled < TLS_RECORD_READ:
+                    chunk = PyBytes_FromStringAndSize(direct_plain, filled)
+                    filled = 0
+                    if chunks is None:
+                        chunks = [chunk]
+                    else:
+                        chunks.append(chunk)
+                dest = direct_plain + filled
+                room = TLS_PLAIN_BUFFER - filled
+            r = fr_ossl.SSL_read_ex(self.ssl, dest, room, &n)
             if r == 1:
-                filled += n
                 if self.keep_buffers and not self.io_active:
                     self.arm_idle(t)
+                if whole is None:
+                    filled += n
+                else:
+                    chunk = whole if n == TLS_RECORD_READ else PyBytes_FromStringAndSize(dest, n)
+                    if chunks is None:
+                        chunks = [chunk]
+                    else:
+                        chunks.append(chunk)
+                self.large_reads = n >= TLS_RECORD_READ
                 if not fr_ossl.SSL_has_pending(self.ssl):
                     break
                 continue
@@ -443,6 +470,8 @@ cdef class TLSLayer:
             chunks.append(chunk)
         if chunks is None:
             return None
+        if len(chunks) == 1:
+            return chunks[0]
         return b"".join(chunks)
 
     cdef object direct_error(self, TCPConnection t, int code):
