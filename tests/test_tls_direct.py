@@ -222,6 +222,8 @@ BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @direct_only
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the server's RSS in /proc")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="under AddressSanitizer (tools/asan_tests.sh) RSS says nothing of the allocator's")
 def test_idle_memory_per_connection_is_not_worse_than_the_memorybio_paths(tmp_path):
     """Server RSS per idle TLS connection (handshake done, nothing sent), measured with
     bench/tls_bench.py's method on 300 connections, direct path against the fallback: OpenSSL
