@@ -94,6 +94,8 @@ typedef struct {
     void (*BIO_set_flags)(BIO *, int);
     void (*BIO_clear_flags)(BIO *, int);
     unsigned long (*ERR_get_error)(void);
+    unsigned long (*ERR_peek_error)(void);
+    unsigned long (*ERR_peek_last_error)(void);
     void (*ERR_clear_error)(void);
     const char *(*ERR_reason_error_string)(unsigned long);
     const char *(*ERR_lib_error_string)(unsigned long);
@@ -227,6 +229,8 @@ static int fr_openssl_load(const char *library, char *missing, size_t missing_le
     FR_RESOLVE(BIO_set_flags)
     FR_RESOLVE(BIO_clear_flags)
     FR_RESOLVE(ERR_get_error)
+    FR_RESOLVE(ERR_peek_error)
+    FR_RESOLVE(ERR_peek_last_error)
     FR_RESOLVE(ERR_clear_error)
     FR_RESOLVE(ERR_reason_error_string)
     FR_RESOLVE(ERR_lib_error_string)
@@ -263,6 +267,14 @@ typedef struct { PyObject_HEAD BIO *bio; } fr_py_memorybio;
 static SSL *fr_sslsocket_ssl(PyObject *o) { return ((fr_py_sslsocket *)o)->ssl; }
 static SSL_CTX *fr_sslcontext_ctx(PyObject *o) { return ((fr_py_sslcontext *)o)->ctx; }
 static BIO *fr_memorybio_bio(PyObject *o) { return ((fr_py_memorybio *)o)->bio; }
+
+/* SSL_get_error trusts the thread's error queue: an error another library left there would turn a
+ * want-read into SSL_ERROR_SSL. So the queue is emptied before each batch of SSL calls (a peek
+ * when it is already empty, the usual case). */
+static void fr_err_reset(void) {
+    if (fr_ossl.ERR_peek_error() != 0)
+        fr_ossl.ERR_clear_error();
+}
 
 static long fr_ssl_set_mode(SSL *ssl, long mode) {
     return fr_ossl.SSL_ctrl(ssl, FR_SSL_CTRL_MODE, mode, NULL);

@@ -41,6 +41,7 @@ cdef extern from "openssl.h":
         BIO *(*BIO_new)(const BIO_METHOD *) nogil
         void (*BIO_set_data)(BIO *, void *) nogil
         unsigned long (*ERR_get_error)() nogil
+        unsigned long (*ERR_peek_last_error)() nogil
         void (*ERR_clear_error)() nogil
         const char *(*ERR_reason_error_string)(unsigned long) nogil
         const char *(*ERR_lib_error_string)(unsigned long) nogil
@@ -53,5 +54,6 @@ cdef extern from "openssl.h":
     SSL *fr_sslsocket_ssl(object o)
     SSL_CTX *fr_sslcontext_ctx(object o)
     BIO *fr_memorybio_bio(object o)
+    void fr_err_reset()
     long fr_ssl_set_mode(SSL *ssl, long mode)
     long fr_ssl_clear_mode(SSL *ssl, long mode)

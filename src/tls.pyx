@@ -244,6 +244,8 @@ cdef class TLSLayer:
     cdef int advance_handshake(self, TCPConnection t) except -1:
         """Let OpenSSL take the handshake as far as the bytes received allow, send what it
         produced; on completion, release the queued writes and call handshakeCompleted()."""
+        if self.ssl != NULL:
+            fr_err_reset()      # (the ssl module trusts the queue as SSL_get_error does)
         try:
             self.tls_raw.do_handshake()
         except SSLWantReadError:
@@ -409,6 +411,7 @@ cdef class TLSLayer:
         cdef object chunk
         cdef object whole
         cdef list chunks = None
+        fr_err_reset()
         while True:
             whole = None
             if self.large_reads:
@@ -481,7 +484,7 @@ cdef class TLSLayer:
         cdef unsigned long e
         cdef const char *text
         api = t.loop.api
-        e = fr_ossl.ERR_get_error()
+        e = fr_ossl.ERR_peek_last_error()     # (the earliest may be another library's)
         fr_ossl.ERR_clear_error()
         if self.io.eof or self.io.error or e == 0:
             return api.Failure(api.CONNECTION_LOST)
@@ -610,6 +613,7 @@ cdef class TLSLayer:
         cdef size_t total = 0, staged = 0, done, piece, length
         cdef const char *p
         cdef int i, status = 0
+        fr_err_reset()
         if self.keep_buffers and not self.io_active:
             self.arm_idle(t)
         if count == 1:
@@ -757,7 +761,9 @@ cdef class TLSLayer:
     cdef int shutdown_direct(self, TCPConnection t) except -1:
         """Direct path: have OpenSSL send its close_notify; 1 if the socket is full and it waits
         for writability (shutdown_pending), else 0."""
-        cdef int r = fr_ossl.SSL_shutdown(self.ssl)
+        cdef int r
+        fr_err_reset()
+        r = fr_ossl.SSL_shutdown(self.ssl)
         if r < 0 and fr_ossl.SSL_get_error(self.ssl, r) == FR_SSL_ERROR_WANT_WRITE:
             self.shutdown_pending = True
             self.want_writable(t)

@@ -248,3 +248,77 @@ def test_idle_memory_per_connection_is_not_worse_than_the_memorybio_paths(tmp_pa
     # RSS moves by whole pages and with the allocator: 2 KiB per connection of slack.
     assert figures["fastreactor"] <= figures["fastreactor-memorybio"] + 2.0, figures
     assert figures["fastreactor"] <= 20.0, figures
+
+
+def stale_error_injector():
+    """A function that leaves an error in this thread's OpenSSL error queue, as a careless
+    library would (ERR_new/ERR_set_error in the libcrypto _ssl uses), or None where that is not possible."""
+    import ctypes
+    import ctypes.util
+    import _ssl
+    try:
+        lib = ctypes.CDLL(_ssl.__file__)     # its symbol scope includes its libcrypto
+        new, put, peek = lib.ERR_new, lib.ERR_set_error, lib.ERR_peek_error   # OpenSSL 3
+    except (OSError, AttributeError):
+        return None
+    put.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p]
+    peek.restype = ctypes.c_ulong
+
+    def inject():
+        new()
+        put(20, 100, None)     # ERR_LIB_SSL, some reason
+        assert peek() != 0
+    return inject
+
+
+@direct_only
+def test_an_error_left_in_the_queue_by_another_library_does_not_fail_a_healthy_connection(
+        reactor, certs, spin, path):
+    """A record that arrives in two pieces makes SSL_read want more; SSL_get_error would call
+    that SSL_ERROR_SSL if the thread's error queue held someone else's error."""
+    inject = stale_error_injector()
+    if inject is None:
+        pytest.skip("no ERR_new/ERR_set_error (OpenSSL 3) in the libcrypto _ssl uses")
+    from test_tls_native import blocking_tls_client
+    log = []
+    sf, _ = factories(log, server_kw=dict(on_hs=record_path,
+                                          on_data=lambda p, d: (p.transport.write(d), inject())))
+    port = reactor.listenSSL(0, sf, server_ctx(certs), interface="127.0.0.1")
+    echoed = []
+
+    def actions(sock, obj, pump):
+        import time
+        obj.write(b"first")
+        pump()
+        time.sleep(0.3)
+        obj.write(b"second")
+        # pump() would send it whole: take the record from the BIO by hand and split it.
+        outgoing = obj_outgoing[0]
+        record = outgoing.read()
+        sock.sendall(record[:3])
+        time.sleep(0.3)
+        sock.sendall(record[3:])
+        time.sleep(0.3)
+        sock.settimeout(2)
+        try:
+            echoed.append(sock.recv(65536))
+        except OSError:
+            pass
+
+    obj_outgoing = []
+    ctx = client_ctx(certs)
+    original_wrap = ctx.wrap_bio
+
+    def wrap_bio(incoming, outgoing, **kw):
+        obj_outgoing.append(outgoing)
+        return original_wrap(incoming, outgoing, **kw)
+
+    ctx.wrap_bio = wrap_bio
+    t = blocking_tls_client(port.getHost().port, ctx, actions)
+    spin(reactor, lambda: not t.is_alive() or (sf.protocols and sf.protocols[0].received == b"firstsecond"),
+         timeout=10)
+    server = sf.protocols[0]
+    assert server.path == "direct"
+    assert server.received == b"firstsecond", (server.received, server.reason)
+    assert server.reason is None, server.reason
+    t.join(5)
