@@ -46,7 +46,6 @@ cdef extern from "Python.h":
 
 cdef object SSLError = _stdlib_ssl.SSLError
 cdef object SSLWantReadError = _stdlib_ssl.SSLWantReadError
-cdef object SSLWantWriteError = _stdlib_ssl.SSLWantWriteError
 cdef object SSLZeroReturnError = _stdlib_ssl.SSLZeroReturnError
 cdef object SSLEOFError = _stdlib_ssl.SSLEOFError
 
@@ -125,9 +124,9 @@ cdef class TLSLayer:
     """The TLS session of one TCP connection: an ssl.SSLObject whose records go either straight
     between OpenSSL and the socket (the direct path) or through two memory BIOs (the fallback,
     with the record framing of the ciphertext received), the bytes not yet sent, and the
-    handshake's state and timer. It holds no reference to its transport: TCPConnection calls its methods with
-    itself as `t` and the layer does the socket I/O through t's descriptor. See TCPConnection
-    (tcp.pyx) for the behaviour a TLS connection has.
+    handshake's state and timer. It holds no reference to its transport: TCPConnection calls its
+    methods with itself as `t` and the layer does the socket I/O through t's descriptor. See
+    TCPConnection (tcp.pyx) for the behaviour a TLS connection has.
     """
 
     def __init__(self, sslobject, incoming, outgoing, bint client, double handshake_timeout):
