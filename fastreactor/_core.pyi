@@ -193,6 +193,8 @@ class TCPConnection(SocketStream):
     @property
     def TLS(self) -> bool: ...
     @property
+    def tlsPath(self) -> Optional[str]: ...    # "direct" / "memorybio" while TLS is on, else None
+    @property
     def tls_object(self) -> Any: ...    # the ssl.SSLObject while TLS is on, else None
     def getPeerCertificate(self, binary_form: bool = ...) -> Any: ...
     @property
@@ -209,6 +211,12 @@ class TLSLayer:
     def __init__(self, sslobject: Any, incoming: Any, outgoing: Any, client: bool,
                  handshake_timeout: float) -> None: ...
     def _timedOut(self, t: TCPConnection) -> None: ...
+    def _idleCheck(self, t: TCPConnection) -> None: ...
+    @property
+    def direct(self) -> bool: ...   # running on the direct OpenSSL path
+
+def tls_direct_status() -> Optional[str]: ...   # why TLS uses the MemoryBIO path, or None
+def set_tls_direct(enabled: bool) -> bool: ...  # choose the path of new TLS sessions; the previous
 
 # ---- UNIX stream sockets (unix.pyx) ----------------------------------------------------------------
 

@@ -163,6 +163,15 @@ cdef class TCPConnection(SocketStream):
         return self.tls is not None
 
     @property
+    def tlsPath(self):
+        """Which record path this connection's TLS runs on while it is open: "direct" (OpenSSL
+        called directly on the socket) or "memorybio" (the ssl.MemoryBIO fallback); None
+        without TLS or once the connection has ended."""
+        if self.tls is None or self.tls.tls_object is None:
+            return None
+        return "direct" if self.tls.direct else "memorybio"
+
+    @property
     def tls_object(self):
         """The ssl.SSLObject while TLS is on and the connection is open, else None."""
         return self.tls.tls_object if self.tls is not None else None

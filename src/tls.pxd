@@ -34,6 +34,20 @@ cdef class TLSLayer:
     cdef unsigned char hdr[5]
     cdef Py_ssize_t rec_tail
     cdef Py_ssize_t records_waiting   # complete records fed and not known to be consumed
+    # The direct path (openssl.h): the SSL* of tls_object, reading and writing through `bio` on
+    # the socket (`io`); NULL while the MemoryBIO path is in use.
+    cdef SSL *ssl
+    cdef BIO *bio
+    cdef fr_tls_io io
+    cdef bint want_direct             # set_tls_direct's setting when the session was set up
+    cdef bint shutdown_pending        # a close_notify OpenSSL holds until the socket is writable
+    cdef bint read_wants_write        # SSL_read must write (a key update answer) before going on
+    # OpenSSL's record buffers are kept while records flow and freed once the session has been
+    # idle for TLS_IDLE_RELEASE seconds (idle_timer), instead of after every record.
+    cdef bint keep_buffers
+    cdef bint io_active
+    cdef bint large_reads             # the last record read was large: decrypt into the bytes itself
+    cdef object idle_timer
 
     # The transport's raw I/O and lifecycle hooks while TLS is on (TCPConnection delegates here).
     cdef object read_some(self, TCPConnection t, ssize_t *count)
@@ -45,6 +59,13 @@ cdef class TLSLayer:
     cdef bint lose_aborts(self, TCPConnection t)
 
     cdef int start_handshake(self, TCPConnection t) except -1
+    cdef bint go_direct(self, TCPConnection t) except -1
+    cdef object read_direct(self, TCPConnection t)
+    cdef ssize_t send_direct(self, TCPConnection t, iovec *vec, int count) except -2
+    cdef int write_direct(self, TCPConnection t, const char *data, size_t size, size_t *written) except -2
+    cdef object direct_error(self, TCPConnection t, int code)
+    cdef int shutdown_direct(self, TCPConnection t) except -1
+    cdef int arm_idle(self, TCPConnection t) except -1
     cdef int feed_records(self, const unsigned char *data, Py_ssize_t n) noexcept
     cdef int advance_handshake(self, TCPConnection t) except -1
     cdef object tls_reason(self, TCPConnection t, object error)

@@ -1,6 +1,7 @@
 """TLS echo server for bench/tls_bench.py: python tls_echo.py IMPL CERT KEY [PORT].
 
-IMPL is fastreactor (native listenSSL with an ssl.SSLContext), asyncio or uvloop
+IMPL is fastreactor (native listenSSL with an ssl.SSLContext; fastreactor-memorybio: the same on
+its ssl.MemoryBIO fallback path), asyncio or uvloop
 (`create_server(ssl=...)`), aiofastnet (its create_server on uvloop), or twisted (Twisted's epoll reactor, listenSSL with
 CertificateOptions). Every server echoes in dataReceived/data_received with transport.write,
 sets TCP_NODELAY, and prints the serverlib hand-shake line.
@@ -116,6 +117,11 @@ def main():
     port = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     serverlib.raise_nofile()
     if impl == "fastreactor":
+        run_fastreactor(cert, key, port)
+    elif impl == "fastreactor-memorybio":
+        # The same build on its fallback record path (ssl.MemoryBIO), for comparison.
+        from fastreactor import _core
+        _core.set_tls_direct(False)
         run_fastreactor(cert, key, port)
     elif impl in ("asyncio", "uvloop"):
         run_asyncio(cert, key, port, impl == "uvloop")
