@@ -24,28 +24,21 @@ cdef extern from *:
     #  define FR_RECV_FLAGS 0
     #endif
 
-    /* recvmsg into buf. Descriptors that arrive (SCM_RIGHTS) are stored in fds, up to max, close-
-       on-exec; any beyond max are closed here. *other counts control messages of another kind
-       (with the level and type of the first in *other_level/*other_type). */
-    static ssize_t fr_recv_with_fds(int fd, char *buf, size_t size, int *fds, int max, int *nfds,
-                                    int *other, int *other_level, int *other_type) {
-        union { struct cmsghdr align; char space[CMSG_SPACE(sizeof(int) * FR_MAX_RECV_FDS)]; } control;
-        struct iovec iov;
-        struct msghdr msg;
+    /* The receive side's msghdr, iovec and control buffer, set up once: a read only fills in the
+       buffer and the control length (the kernel writes back msg_controllen and msg_flags, nothing
+       else, as msg_name is NULL). Module-level like the results below; used only with the GIL
+       held, so reactors in other threads never share them at the same time. */
+    static union { struct cmsghdr align; char space[CMSG_SPACE(sizeof(int) * FR_MAX_RECV_FDS)]; } fr_recv_control;
+    static struct iovec fr_recv_iov;
+    static struct msghdr fr_recv_msg = {.msg_iov = &fr_recv_iov, .msg_iovlen = 1, .msg_control = &fr_recv_control};
+
+    /* Sort what the last recvmsg's control data carried: descriptors (SCM_RIGHTS) into fds, up to
+       max, close-on-exec, any beyond max closed here; *other counts control messages of another
+       kind (with the level and type of the first in *other_level/*other_type). */
+    static void fr_recv_control_data(int *fds, int max, int *nfds, int *other, int *other_level,
+                                     int *other_type) {
         struct cmsghdr *c;
-        ssize_t n;
-        iov.iov_base = buf;
-        iov.iov_len = size;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.space;
-        msg.msg_controllen = sizeof(control.space);
-        *nfds = 0;
-        *other = 0;
-        n = recvmsg(fd, &msg, FR_RECV_FLAGS);
-        if (n < 0 || msg.msg_controllen == 0) return n;
-        for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        for (c = CMSG_FIRSTHDR(&fr_recv_msg); c != NULL; c = CMSG_NXTHDR(&fr_recv_msg, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
                 size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int), i;
                 const unsigned char *data = CMSG_DATA(c);
@@ -67,6 +60,20 @@ cdef extern from *:
                 (*other)++;
             }
         }
+    }
+
+    /* recvmsg into buf, with room for descriptors: the byte count, 0 at EOF, -1 with errno. When
+       control data came too, it is sorted as fr_recv_control_data says (the caller zeroes *nfds
+       and *other first: a read with no control data leaves them alone). */
+    static inline ssize_t fr_recv_with_fds(int fd, char *buf, size_t size, int *fds, int max, int *nfds,
+                                           int *other, int *other_level, int *other_type) {
+        ssize_t n;
+        fr_recv_iov.iov_base = buf;
+        fr_recv_iov.iov_len = size;
+        fr_recv_msg.msg_controllen = sizeof(fr_recv_control.space);
+        n = recvmsg(fd, &fr_recv_msg, FR_RECV_FLAGS);
+        if (n >= 0 && fr_recv_msg.msg_controllen != 0)
+            fr_recv_control_data(fds, max, nfds, other, other_level, other_type);
         return n;
     }
 
@@ -168,13 +175,18 @@ cdef class UNIXConnection(SocketStream):
                                 &other_control, &other_level, &other_type)
 
     cdef object on_readable(self):
+        # received_count and other_control are 0 between reads (whoever reads them zeroes them), so
+        # the read only has to look at them.
         global received_count, other_control
         cdef ssize_t n
-        cdef int err
-        received_count = 0
-        other_control = 0
+        cdef int count
         cdef object data = self.read_some(&n)
-        err = errno
+        if n < 0:
+            count = errno
+            if count == EAGAIN or count == EWOULDBLOCK or count == EINTR:
+                return None
+            self.lose(self.loop.api.Failure(self.loop.api.CONNECTION_LOST))
+            return None
         if other_control:
             other_control = 0
             self.ancillary_ignored()
@@ -185,11 +197,10 @@ cdef class UNIXConnection(SocketStream):
             if self.disconnected:
                 return None
         if n > 0:
+            self.loop.stat_bytes_read += <unsigned long long>n
             self.deliver(data)
-        elif n == 0:
+        else:
             self.read_eof()
-        elif err != EAGAIN and err != EWOULDBLOCK and err != EINTR:
-            self.lose(self.loop.api.Failure(self.loop.api.CONNECTION_LOST))
         return None
 
     cdef int ancillary_ignored(self) except -1:
