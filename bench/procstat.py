@@ -5,7 +5,21 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid):
-    """User + system CPU seconds used so far by PID (all its threads), from /proc/PID/stat."""
+    """User + system CPU seconds used so far by PID: the sum of its live threads' run time in
+    nanoseconds from /proc/PID/task/*/schedstat where the kernel has it (a server's per-message CPU
+    is ~3 us: the 10 ms ticks of /proc/PID/stat would be up to 1% off over a 2 s window), else
+    utime + stime from /proc/PID/stat (which also counts threads that have exited)."""
+    try:
+        total = 0
+        for task in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, task)) as f:
+                    total += int(f.read().split()[0])
+            except FileNotFoundError:
+                continue    # the thread ended meanwhile
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
     with open("/proc/%d/stat" % pid) as f:
         stat = f.read()
     fields = stat[stat.rindex(")") + 2:].split()  # the command name may hold spaces

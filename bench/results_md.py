@@ -2,9 +2,10 @@
 
     python bench/results_md.py [bench/out/latest-full.json]
 
-The per-message table comes from bench/out/profile-latest.json (written by bench/profile) and the
-per-request twisted.web table from bench/out/profile-web-latest.json (bench/profile --workload web),
-when they exist. Measurements that bench/run.py does not make (TLS, processes, the soak, io_uring)
+The per-message table comes from bench/out/profile-latest.json (written by bench/profile), the
+per-request twisted.web table from bench/out/profile-web-latest.json (bench/profile --workload web)
+and the per-message UNIX echo table from bench/out/profile-unix-latest.json (bench/profile
+--workload unix --size 1024), when they exist. Measurements that bench/run.py does not make (TLS, processes, the soak, io_uring)
 are kept by hand in bench/notes/*.md and appended, in name order, as they are.
 """
 import json
@@ -17,9 +18,9 @@ import report
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def render(result, profile=None, web_profile=None):
-    """The Markdown text of RESULTS.md for RESULT (and PROFILE, WEB_PROFILE: bench/profile's JSON for the
-    echo and the web workloads, if given)."""
+def render(result, profile=None, web_profile=None, unix_profile=None):
+    """The Markdown text of RESULTS.md for RESULT (and PROFILE, WEB_PROFILE, UNIX_PROFILE: bench/profile's
+    JSON for the echo, web and unix workloads, if given)."""
     m, cfg = result["machine"], result["config"]
     lines = [
         "# Benchmark results",
@@ -75,6 +76,9 @@ def render(result, profile=None, web_profile=None):
         lines += ["## Per-message cost (bench/profile)", "", render_profile(profile)]
     if web_profile:
         lines += ["## Per-request cost, twisted.web (bench/profile --workload web)", "", render_profile(web_profile)]
+    if unix_profile:
+        lines += ["## Per-message cost over UNIX stream sockets (bench/profile --workload unix)", "",
+                  render_profile(unix_profile)]
     lines += notes()
     return "\n".join(lines).rstrip() + "\n"
 
@@ -113,6 +117,8 @@ def render_profile(profile):
     m1, m2 = profile["messages"]
     if profile.get("workload") == "web":
         what, unit, units = "twisted.web hello world, keep-alive GETs over one connection", "req", "requests"
+    elif profile.get("workload") == "unix":
+        what, unit, units = "Echo of %d B over one UNIX stream connection" % profile["size"], "msg", "messages"
     else:
         what, unit, units = "Echo of %d B over one connection" % profile["size"], "msg", "messages"
     lines = ["%s; figures are (run with %d %s - run with %d) / %d,"
@@ -139,6 +145,7 @@ def render_profile(profile):
 
 PROFILE = os.path.join(HERE, "out", "profile-latest.json")
 WEB_PROFILE = os.path.join(HERE, "out", "profile-web-latest.json")
+UNIX_PROFILE = os.path.join(HERE, "out", "profile-unix-latest.json")
 
 
 def load_profile(path=PROFILE):
@@ -150,11 +157,12 @@ def load_profile(path=PROFILE):
         return None
 
 
-def write(result, path=os.path.join(HERE, "RESULTS.md"), profile=None, web_profile=None):
+def write(result, path=os.path.join(HERE, "RESULTS.md"), profile=None, web_profile=None, unix_profile=None):
     """Write RESULTS.md for RESULT (with the latest bench/profile figures, if any) to PATH; return PATH."""
     with open(path, "w") as f:
         f.write(render(result, profile if profile is not None else load_profile(),
-                       web_profile if web_profile is not None else load_profile(WEB_PROFILE)))
+                       web_profile if web_profile is not None else load_profile(WEB_PROFILE),
+                       unix_profile if unix_profile is not None else load_profile(UNIX_PROFILE)))
     return path
 
 

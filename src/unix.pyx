@@ -24,28 +24,21 @@ cdef extern from *:
     #  define FR_RECV_FLAGS 0
     #endif
 
-    /* recvmsg into buf. Descriptors that arrive (SCM_RIGHTS) are stored in fds, up to max, close-
-       on-exec; any beyond max are closed here. *other counts control messages of another kind
-       (with the level and type of the first in *other_level/*other_type). */
-    static ssize_t fr_recv_with_fds(int fd, char *buf, size_t size, int *fds, int max, int *nfds,
-                                    int *other, int *other_level, int *other_type) {
-        union { struct cmsghdr align; char space[CMSG_SPACE(sizeof(int) * FR_MAX_RECV_FDS)]; } control;
-        struct iovec iov;
-        struct msghdr msg;
+    /* The receive side's msghdr, iovec and control buffer, set up once: a read only fills in the
+       buffer and the control length (the kernel writes back msg_controllen and msg_flags, nothing
+       else, as msg_name is NULL). Module-level like the results below; used only with the GIL
+       held, so reactors in other threads never share them at the same time. */
+    static union { struct cmsghdr align; char space[CMSG_SPACE(sizeof(int) * FR_MAX_RECV_FDS)]; } fr_recv_control;
+    static struct iovec fr_recv_iov;
+    static struct msghdr fr_recv_msg = {.msg_iov = &fr_recv_iov, .msg_iovlen = 1, .msg_control = &fr_recv_control};
+
+    /* Sort what the last recvmsg's control data carried: descriptors (SCM_RIGHTS) into fds, up to
+       max, close-on-exec, any beyond max closed here; *other counts control messages of another
+       kind (with the level and type of the first in *other_level/*other_type). */
+    static void fr_recv_control_data(int *fds, int max, int *nfds, int *other, int *other_level,
+                                     int *other_type) {
         struct cmsghdr *c;
-        ssize_t n;
-        iov.iov_base = buf;
-        iov.iov_len = size;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.space;
-        msg.msg_controllen = sizeof(control.space);
-        *nfds = 0;
-        *other = 0;
-        n = recvmsg(fd, &msg, FR_RECV_FLAGS);
-        if (n < 0 || msg.msg_controllen == 0) return n;
-        for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        for (c = CMSG_FIRSTHDR(&fr_recv_msg); c != NULL; c = CMSG_NXTHDR(&fr_recv_msg, c)) {
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
                 size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int), i;
                 const unsigned char *data = CMSG_DATA(c);
@@ -67,6 +60,21 @@ cdef extern from *:
                 (*other)++;
             }
         }
+    }
+
+    /* recvmsg into buf, with room for descriptors: the byte count, 0 at EOF, -1 with errno. When
+       control data came too, it is sorted as fr_recv_control_data says, adding to *nfds and
+       *other, which are 0 between reads (the caller takes what they count and zeroes them before
+       any Python code can run); a read with no control data leaves them alone. */
+    static inline ssize_t fr_recv_with_fds(int fd, char *buf, size_t size, int *fds, int max, int *nfds,
+                                           int *other, int *other_level, int *other_type) {
+        ssize_t n;
+        fr_recv_iov.iov_base = buf;
+        fr_recv_iov.iov_len = size;
+        fr_recv_msg.msg_controllen = sizeof(fr_recv_control.space);
+        n = recvmsg(fd, &fr_recv_msg, FR_RECV_FLAGS);
+        if (n >= 0 && fr_recv_msg.msg_controllen != 0)
+            fr_recv_control_data(fds, max, nfds, other, other_level, other_type);
         return n;
     }
 
@@ -129,8 +137,9 @@ cdef extern from *:
     int fr_peer_credentials(int fd, long *pid, long *uid, long *gid)
 
 
-# What the last recvmsg carried, consumed by on_readable right after the read (one loop, one
-# thread: nothing runs between the two).
+# What the last recvmsg carried: recv_into moves it into the connection (received_fds_pending,
+# control_ignored) right after the call, before any Python code runs (a collection that runs a
+# finalizer may let another thread's reactor read), so these are 0 between reads.
 cdef int received_fds[253]
 cdef int received_count = 0
 cdef int other_control = 0
@@ -163,46 +172,72 @@ cdef class UNIXConnection(SocketStream):
     # ---- raw I/O -----------------------------------------------------------------------------------
 
     cdef ssize_t recv_into(self, char *buf, size_t size):
-        global received_count, other_control, other_level, other_type
-        return fr_recv_with_fds(self.fd, buf, size, received_fds, FR_MAX_RECV_FDS, &received_count,
-                                &other_control, &other_level, &other_type)
+        cdef ssize_t n = fr_recv_with_fds(self.fd, buf, size, received_fds, FR_MAX_RECV_FDS,
+                                          &received_count, &other_control, &other_level, &other_type)
+        if received_count or other_control:
+            self.keep_control_data()
+        return n
 
-    cdef object on_readable(self):
+    cdef void keep_control_data(self):
+        """Move what the last recvmsg's control data carried from the module's buffers into this
+        connection (on_readable hands it over); if that fails, close the descriptors."""
         global received_count, other_control
-        cdef ssize_t n
-        cdef int err
+        cdef int i, count = received_count
         received_count = 0
-        other_control = 0
-        cdef object data = self.read_some(&n)
-        err = errno
         if other_control:
             other_control = 0
+            self.control_ignored = (other_level, other_type)
+        if not count:
+            return
+        try:
+            fds = [received_fds[i] for i in range(count)]
+            if self.received_fds_pending is None:
+                self.received_fds_pending = fds
+            else:
+                self.received_fds_pending.extend(fds)
+        except MemoryError:
+            for i in range(count):
+                close(received_fds[i])
+
+    cdef object on_readable(self):
+        cdef ssize_t n
+        cdef int err
+        cdef list fds
+        cdef object data = self.read_some(&n)
+        if n < 0:
+            err = errno
+            if err == EAGAIN or err == EWOULDBLOCK or err == EINTR:
+                return None
+            self.lose(self.loop.api.Failure(self.loop.api.CONNECTION_LOST))
+            return None
+        if self.control_ignored is not None:
             self.ancillary_ignored()
-        if received_count:
-            count = received_count
-            received_count = 0
-            self.take_descriptors(received_fds, count)
+        if self.received_fds_pending is not None:
+            fds = self.received_fds_pending
+            self.received_fds_pending = None
+            self.take_descriptors(fds)
             if self.disconnected:
                 return None
         if n > 0:
+            self.loop.stat_bytes_read += <unsigned long long>n
             self.deliver(data)
-        elif n == 0:
+        else:
             self.read_eof()
-        elif err != EAGAIN and err != EWOULDBLOCK and err != EINTR:
-            self.lose(self.loop.api.Failure(self.loop.api.CONNECTION_LOST))
         return None
 
     cdef int ancillary_ignored(self) except -1:
+        level, kind = self.control_ignored
+        self.control_ignored = None
         try:
-            self._ancillaryIgnored(other_level, other_type)
+            self._ancillaryIgnored(level, kind)
         except Exception:
             self.loop.report("Error logging ancillary data of %s" % (safe_repr(self),))
         return 0
 
-    cdef int take_descriptors(self, int *fds, int count) except -1:
-        """Hand `count` received descriptors to the protocol, or close them; never leak one."""
+    cdef int take_descriptors(self, list taken) except -1:
+        """Hand the received descriptors `taken` to the protocol, or close them; never leak one."""
         cdef int i = 0
-        cdef list taken = [fds[j] for j in range(count)]
+        cdef int count = len(taken)
         protocol = self.protocol
         try:
             wanted = protocol is not None and self._takesDescriptors(protocol)
@@ -312,6 +347,10 @@ cdef class UNIXConnection(SocketStream):
 
     cdef int release_queue(self) except -1:
         self.fd_marks = None
+        if self.received_fds_pending is not None:     # a read that failed after its recvmsg
+            for fd in self.received_fds_pending:
+                close(fd)
+            self.received_fds_pending = None
         return StreamTransport.release_queue(self)
 
     cdef object on_writable(self):
