@@ -162,7 +162,9 @@ static inline void fr_set_abortive_close(int fd) {
 #ifndef IOV_MAX
 #  define IOV_MAX 1024
 #endif
-#define FR_IOV_BATCH (IOV_MAX < 64 ? IOV_MAX : 64)
+/* Buffers one send is offered at most: everything one loop turn wrote, up to the kernel's limit
+   (one sendmsg, and one TLS record for small writes, as Twisted joins its buffer). */
+#define FR_IOV_BATCH (IOV_MAX < 1024 ? IOV_MAX : 1024)
 
 
 /* ---- datagram sockets (src/datagram.pyx) ---- */

@@ -8,7 +8,7 @@ cdef extern from "compat.h" nogil:
     int FR_HAVE_EVENTFD
     int FR_SEND_FLAGS
     int FR_HAVE_SO_NOSIGPIPE
-    int FR_IOV_BATCH
+    enum: FR_IOV_BATCH     # a constant: the size of on-stack iovec arrays
 
     ctypedef unsigned int socklen_t
 

@@ -274,7 +274,7 @@ cdef class StreamTransport(Handle):
 
     cdef int flush(self) except -1:
         """Send what the kernel takes of the queue; an error is kept in write_errno."""
-        cdef iovec vec[64]
+        cdef iovec vec[FR_IOV_BATCH]
         cdef Py_ssize_t i, count, head, sent
         cdef list chunks
         cdef object chunk

@@ -295,7 +295,7 @@ cdef class UNIXConnection(SocketStream):
     cdef ssize_t send_with_descriptors(self, iovec *vec, int count) except -2:
         """Send `count` buffers as send_some does, each queued descriptor with its own byte: every
         send stops at the next mark, and a send starting at a mark carries its descriptor."""
-        cdef iovec part[64]
+        cdef iovec part[FR_IOV_BATCH]
         cdef list marks = self.fd_marks
         cdef Py_ssize_t total = 0, limit, offered, sent, length
         cdef int first = 0, parts, i, passed
