@@ -58,12 +58,17 @@ class Face:
 
 
 TLS = os.environ.get("FAULTS_TLS")
-"""`CERT:KEY` (PEM files) to run a peer's connections over TLS (Twisted faces only: listenSSL and
-connectSSL; the client does not verify the test certificate); unset for plain TCP."""
+"""`CERT:KEY` (PEM files) to run a peer's connections over TLS (listenSSL and connectSSL: on the
+native face with `fastreactor.ssl` contexts and the engine's TLS layer, on the Twisted faces with
+Twisted's `ssl` module; the client does not verify the test certificate); unset for plain TCP."""
 
 
 def listen(face, port, factory, backlog=50, interface=""):
     """listenTCP, or listenSSL with the test certificate when TLS is set."""
+    if TLS and face.name == NATIVE:
+        from fastreactor import ssl
+        context = ssl.serverContext(*TLS.split(":"))
+        return face.reactor.listenSSL(port, factory, context, backlog=backlog, interface=interface)
     if TLS:
         from twisted.internet import ssl
         cert, key = TLS.split(":")
@@ -75,6 +80,10 @@ def listen(face, port, factory, backlog=50, interface=""):
 
 def connect(face, host, port, factory, timeout=30):
     """connectTCP, or connectSSL (no certificate verification) when TLS is set."""
+    if TLS and face.name == NATIVE:
+        from fastreactor import ssl
+        return face.reactor.connectSSL(host, port, factory, ssl.clientContext(verify=False),
+                                       timeout=timeout)
     if TLS:
         from twisted.internet import ssl
         return face.reactor.connectSSL(host, port, factory, ssl.CertificateOptions(),
@@ -83,8 +92,9 @@ def connect(face, host, port, factory, timeout=30):
 
 
 def tcp_transport(transport):
-    """The TCP transport itself: under a TLS wrapper (a protocol wrapper with `wrappedProtocol`),
-    the one it wraps; socket options and `bufferSize` go there."""
+    """The TCP transport itself: under a TLS wrapper (a protocol wrapper with `wrappedProtocol`,
+    Twisted's TLS), the one it wraps; socket options and `bufferSize` go there. The native face's
+    TLS is a layer inside its TCP transport: that transport itself."""
     if hasattr(transport, "wrappedProtocol"):
         return transport.transport
     return transport
