@@ -22,8 +22,9 @@ class Face:
     """The reactor a peer runs and the modules of that face: `protocol`, `error`, `policies`.
 
     `name` is one of NATIVE (fastreactor's own classes), TWISTED_FACE (Twisted's classes on
-    fastreactor's engine) or TWISTED (Twisted's EPollReactor, the oracle); the fastreactor faces
-    take a poller after a colon (`native:poll`), epoll by default.
+    fastreactor's engine) or TWISTED (Twisted's EPollReactor, the oracle); each takes a poller
+    after a colon (`native:poll`; for TWISTED, `twisted:poll` is Twisted's PollReactor), epoll by
+    default.
     """
 
     def __init__(self, name, poller="epoll"):
@@ -41,8 +42,17 @@ class Face:
             from twisted.internet import error, protocol
             from twisted.protocols import policies
         elif name == TWISTED:
-            from twisted.internet import epollreactor
-            epollreactor.install()
+            # Twisted's reactor for that poller: EPollReactor (the default), PollReactor or
+            # SelectReactor (`twisted:poll`, `twisted:select`).
+            if poller == "epoll":
+                from twisted.internet import epollreactor as chosen_reactor
+            elif poller == "poll":
+                from twisted.internet import pollreactor as chosen_reactor
+            elif poller == "select":
+                from twisted.internet import selectreactor as chosen_reactor
+            else:
+                raise ValueError("Twisted has no %r reactor here" % (poller,))
+            chosen_reactor.install()
             from twisted.internet import error, protocol, reactor
             from twisted.protocols import policies
             self.reactor = reactor
@@ -63,8 +73,16 @@ native face with `fastreactor.ssl` contexts and the engine's TLS layer, on the T
 Twisted's `ssl` module; the client does not verify the test certificate); unset for plain TCP."""
 
 
+def is_unix(address):
+    """Whether `address` names a UNIX socket (a path) rather than an IP address."""
+    return address.startswith("/")
+
+
 def listen(face, port, factory, backlog=50, interface=""):
-    """listenTCP, or listenSSL with the test certificate when TLS is set."""
+    """listenTCP, or listenSSL with the test certificate when TLS is set; listenUNIX when
+    `interface` is a path (`port` is then ignored)."""
+    if is_unix(interface):
+        return face.reactor.listenUNIX(interface, factory, backlog=backlog)
     if TLS and face.name == NATIVE:
         from fastreactor import ssl
         context = ssl.serverContext(*TLS.split(":"))
@@ -91,6 +109,23 @@ def connect(face, host, port, factory, timeout=30):
     return face.reactor.connectTCP(host, port, factory, timeout=timeout)
 
 
+def listening_at(port):
+    """What a client needs to reach a listening port: its TCP port number, or a UNIX path."""
+    host = port.getHost()
+    if hasattr(host, "port"):
+        return host.port
+    return os.fsdecode(host.name)     # UNIXAddress.name is bytes on both faces, as in Twisted
+
+
+def stream_socket(address, port):
+    """A new, unconnected stream socket for `address` (AF_UNIX for a path, else AF_INET) and the
+    target to `connect()` it to."""
+    import socket
+    if is_unix(address):
+        return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), address
+    return socket.socket(socket.AF_INET, socket.SOCK_STREAM), (address, int(port))
+
+
 def tcp_transport(transport):
     """The TCP transport itself: under a TLS wrapper (a protocol wrapper with `wrappedProtocol`,
     Twisted's TLS), the one it wraps; socket options and `bufferSize` go there. The native face's
@@ -101,9 +136,11 @@ def tcp_transport(transport):
 
 
 def client_socket(address, port, timeout=10):
-    """A connected blocking socket (plain peers); TLS-wrapped, handshake done, when TLS is set."""
-    import socket
-    sock = socket.create_connection((address, port), timeout=timeout)
+    """A connected blocking socket (plain peers; AF_UNIX when `address` is a path); TLS-wrapped,
+    handshake done, when TLS is set."""
+    sock, target = stream_socket(address, port)
+    sock.settimeout(timeout)
+    sock.connect(target)
     if TLS:
         import ssl
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
