@@ -50,9 +50,9 @@ def flood(local, face):
 def test_unix_write_to_a_client_that_never_reads_stays_bounded(local, face):
     server, path = flood(local, face)
     local.spawn("plain_client.py", path, 0, "x", name="client")
-    time.sleep(1.0)
+    time.sleep(0.7)
     first = stats(server)
-    time.sleep(1.0)
+    time.sleep(0.7)
     second = stats(server)
     print(face, first, second)
     # Paused once the kernel's socket buffers and the transport's 64 KiB are full, and nothing
@@ -145,7 +145,7 @@ def storm(local, face):
     time.sleep(0.5)
     seen["full"] = stats(server)
     cpu = server.cpu_seconds()
-    time.sleep(2.0)
+    time.sleep(1.5)
     seen["spent"] = server.cpu_seconds() - cpu
     seen["held_during"] = do(c, "check", "checked", tag="held")
     seen["storm_check"] = do(c, "check", "checked", tag="storm", timeout=2)
@@ -174,7 +174,7 @@ def test_unix_emfile_storm(local, face, storm_oracle):
     assert seen["held"]["ok"] == 5 and seen["held_check"]["echoed"] == 5, seen
     assert seen["full"]["fds"] >= NOFILE - 2, seen["full"]       # the storm did exhaust them
     assert seen["held_during"]["echoed"] == 5, seen["held_during"]
-    assert seen["spent"] < 1.0, "the server spun the CPU at EMFILE: %.2f s in 2 s" % seen["spent"]
+    assert seen["spent"] < 0.75, "the server spun the CPU at EMFILE: %.2f s in 1.5 s" % seen["spent"]
     assert seen["after"]["ok"] == 5 and seen["recovered"]["echoed"] == 5, seen
     assert seen["held_after"]["echoed"] == 5, seen["held_after"]
     # Twisted's reactor keeps its established connections and recovers too.
@@ -189,17 +189,17 @@ def test_unix_stopped_peer(local, face):
     server, path = flood(local, face)
     client = local.spawn("drain_client.py", path, 0, name="client")
     client.expect("connected", timeout=20)
-    time.sleep(0.5)
+    time.sleep(0.3)
     flowing = stats(server)
     os.kill(client.pid, signal.SIGSTOP)
     try:
-        time.sleep(1.0)
+        time.sleep(0.7)
         first = stats(server)
-        time.sleep(1.5)
+        time.sleep(0.7)
         second = stats(server)
     finally:
         os.kill(client.pid, signal.SIGCONT)
-    time.sleep(1.0)
+    time.sleep(0.5)
     resumed = stats(server)
     read = stats(client)
     print(face, flowing, first, second, resumed, read)
@@ -217,13 +217,18 @@ def test_unix_stopped_peer(local, face):
 
 def killed(local, face):
     """Kill (SIGKILL) a peer in the middle of a stream both ways; the server's `lost` event and
-    its stats before and after."""
+    its stats before and after. The peer is stopped (SIGSTOP) a moment first, so that it dies
+    with data of the server's unread in its socket: the kernel then resets the connection
+    (ECONNRESET) rather than ending it (EOF), whichever way the race between its last read and
+    the kill goes, and the server's reason is the same on every run."""
     server, path = flood(local, face)
     before = stats(server)
     client = local.spawn("drain_client.py", path, 0, name="client")
     client.expect("connected", timeout=20)
-    time.sleep(0.5)
+    time.sleep(0.3)
     flowing = stats(server)
+    os.kill(client.pid, signal.SIGSTOP)
+    time.sleep(0.2)
     os.kill(client.pid, signal.SIGKILL)
     killed_at = time.monotonic()
     lost = server.expect("lost", timeout=10)
@@ -259,5 +264,5 @@ def test_unix_killed_peer(local, face, kill_oracle):
 def test_unix_killed_peer_oracle(kill_oracle):
     """Twisted's reactor sees the killed peer too (so the comparison compares something)."""
     before, flowing, lost, after = kill_oracle
-    assert lost["reason"] in ("ConnectionLost", "ConnectionDone"), lost
+    assert lost["reason"] == "ConnectionLost", lost
     assert after["fds"] == before["fds"], (before, after)

@@ -7,7 +7,7 @@ argv: ROLE FACE ADDRESS [PORT_A PORT_B COUNT]
   `report` with both ports' tallies.
 - ROLE `client` binds two UDP ports; port i sends COUNT datagrams to the server's port i, 8 every
   5 ms (about 30 Mbit/s in all, well above a slow link), while taking the server's stream; then,
-  after a quiet second, 20 probes, 20 ms apart, which port i of the server must echo; then emits
+  after half a second of quiet, 20 probes, 20 ms apart, which port i of the server must echo; then emits
   `report` with its tallies.
 
 Every datagram: magic `FRUD`, kind (`D` data, `P` probe), the sending port's tag (0 or 1), a
@@ -136,12 +136,12 @@ def client():
         if i + 1 < PROBES:
             reactor.callLater(0.02, probe, i + 1)
         else:
-            reactor.callLater(1.0, done)
+            reactor.callLater(0.5, done)
 
     def done():
         emit("report", ports=[s.report() for s in sides])
 
-    reactor.callLater(stream_time + 1.0, guarded(probe), 0)
+    reactor.callLater(stream_time + 0.5, guarded(probe), 0)
 
 
 reactor.callWhenRunning(guarded(server if ROLE == "server" else client))
