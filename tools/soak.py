@@ -294,6 +294,20 @@ def proc_sample(pid):
     return rss, fds, cpu
 
 
+def udp_drops(pid, port):
+    """Datagrams the kernel dropped at process `pid`'s UDP socket on `port` (its receive buffer was
+    full: the last column of /proc/PID/net/udp), or None if it is not found."""
+    try:
+        with open("/proc/%d/net/udp" % pid) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].split(":")[1], 16) == port:
+                    return int(fields[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def child(args, cpu):
     cmd = [sys.executable, os.path.abspath(__file__)] + args
     if (os.cpu_count() or 1) > 1:
@@ -334,6 +348,7 @@ def soak(poller, minutes, interval, server_cpu):
         loader.wait(30)
         time.sleep(1.0)
         end_rss, end_fds, _ = proc_sample(server.pid)
+        drops = udp_drops(server.pid, where["udp"])
     finally:
         server.kill()
         server.wait()
@@ -345,7 +360,8 @@ def soak(poller, minutes, interval, server_cpu):
     top = max(s[1] for s in warm) if warm else end_rss
     limit = max(4096, base // 20)
     flat = top - base <= limit and end_fds == idle_fds and not counts.get("corrupt")
-    print("[%s] load: %s" % (poller, counts))
+    print("[%s] load: %s; the server's UDP socket dropped %s datagrams (receive buffer full)"
+          % (poller, counts, drops))
     print("[%s] verdict: %s (rss after warm-up %d -> max %d KiB, allowed +%d; fds idle %d -> %d "
           "after the load; corrupt %s)" % (poller, "flat" if flat else "GROWING", base, top, limit,
                                            idle_fds, end_fds, counts.get("corrupt")), flush=True)
