@@ -19,8 +19,8 @@ test) drives it:
 - UNIX stream: echo at 64 B and 64 KiB, churn, and aborts with the echo unread (the server's
   write then fails with EPIPE/ECONNRESET);
 - UDP: request/response windows of datagrams (64 B to 8 KiB) carrying a sequence number and a
-  CRC32; a reply must be the datagram sent, for that sequence number (loss is counted, never
-  corruption);
+  CRC32; a reply must be the datagram sent, for that sequence number, once (loss, and replies
+  later than their window's 0.5 s, are counted; anything else is corruption);
 - timers, in the server: every connection keeps an idle timer it resets on each read, and a
   ticker schedules 50 calls every 10 ms and cancels half of them.
 TLS needs the `cryptography` package (the test extra) to make a throw-away certificate; without
@@ -147,6 +147,12 @@ def client_tls():
     return context
 
 
+def corrupt(counts, key):
+    """Count a reply that is not what was sent (in all, and for the kind of traffic `key`)."""
+    counts["corrupt"] += 1
+    counts["corrupt_" + key] = counts.get("corrupt_" + key, 0) + 1
+
+
 async def echo_loop(connect, size, deadline, counts, key):
     """Round trips of `size` bytes on one connection made by `connect()` until `deadline`."""
     reader, writer = await connect()
@@ -156,7 +162,7 @@ async def echo_loop(connect, size, deadline, counts, key):
             writer.write(payload)
             got = await reader.readexactly(size)
             if got != payload:
-                counts["corrupt"] += 1
+                corrupt(counts, key)
             counts[key] += 1
     finally:
         writer.close()
@@ -168,7 +174,7 @@ async def churn_loop(connect, deadline, counts, key):
         reader, writer = await connect()
         writer.write(b"churn")
         if await reader.readexactly(5) != b"churn":
-            counts["corrupt"] += 1
+            corrupt(counts, key)
         writer.close()
         await writer.wait_closed()
         counts[key] += 1
@@ -205,7 +211,8 @@ class DatagramClient(asyncio.DatagramProtocol):
 
 async def udp_loop(port, deadline, counts):
     """Windows of 16 datagrams (sequence number, CRC32, 64 B-8 KiB of random bytes); each reply
-    must be a datagram of this window, intact; the ones not back within 0.5 s count as lost."""
+    must be a datagram sent, intact; the ones not back within 0.5 s count as lost, and if they
+    come back later (in a later window) as late, not as corrupt."""
     loop = asyncio.get_running_loop()
     transport, client = await loop.create_datagram_endpoint(
         DatagramClient, remote_addr=("127.0.0.1", port))
@@ -213,6 +220,7 @@ async def udp_loop(port, deadline, counts):
     try:
         while time.monotonic() < deadline:
             sent = {}
+            first = seq
             for _ in range(16):
                 body = os.urandom(random.choice((64, 512, 1400, 8192)) - 8)
                 datagram = struct.pack("!II", seq, zlib.crc32(body)) + body
@@ -226,15 +234,20 @@ async def udp_loop(port, deadline, counts):
                                                   window_end - time.monotonic())
                 except asyncio.TimeoutError:
                     break
-                number, crc = struct.unpack("!II", data[:8])
-                if sent.get(number) != data or zlib.crc32(data[8:]) != crc:
-                    counts["corrupt"] += 1
+                if len(data) < 8:
+                    corrupt(counts, "udp")
                     continue
-                del sent[number]
-                counts["udp"] += 1
+                number, crc = struct.unpack("!II", data[:8])
+                if zlib.crc32(data[8:]) != crc:
+                    corrupt(counts, "udp")
+                elif number < first:
+                    counts["udp_late"] += 1     # an earlier window's, already counted lost
+                elif sent.get(number) != data:
+                    corrupt(counts, "udp")      # not sent, sent otherwise, or a duplicate
+                else:
+                    del sent[number]
+                    counts["udp"] += 1
             counts["udp_lost"] += len(sent)
-            while not client.replies.empty():      # late replies of this window
-                client.replies.get_nowait()
     finally:
         transport.close()
 
@@ -242,7 +255,7 @@ async def udp_loop(port, deadline, counts):
 async def load(where, seconds):
     deadline = time.monotonic() + seconds
     counts = {"echo": 0, "churn": 0, "reset": 0, "tls": 0, "tls_churn": 0, "unix": 0,
-              "unix_churn": 0, "unix_abort": 0, "udp": 0, "udp_lost": 0, "corrupt": 0,
+              "unix_churn": 0, "unix_abort": 0, "udp": 0, "udp_lost": 0, "udp_late": 0, "corrupt": 0,
               "errors": 0}
 
     async def guard(coro_factory):
