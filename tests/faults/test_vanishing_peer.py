@@ -33,6 +33,11 @@ def vanish(link, face, tls=None, grace=10):
     for _ in range(3):
         event = server.expect("ready", timeout=20)
         ready[event["mode"]] = event
+    # Let the last packets of the handshakes be acknowledged first (a TLS 1.3 server sends its
+    # session tickets after the client's first data may already be in): with unacknowledged data
+    # the kernel retransmits for minutes instead of probing with keepalives, and a loaded machine
+    # once had Twisted's own TLS server miss the keepalive deadline that way.
+    time.sleep(0.3)
     link.down(link.client_ns)
     down_at = time.monotonic()
     server.send("write")
