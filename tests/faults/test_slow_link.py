@@ -53,12 +53,31 @@ def test_slow_lossy_link(link, face, request):
     elapsed = time.monotonic() - started
     done = sorted(r["index"] for r in client_report if r["ok"])
     server.send("report", indices=done)
+    lost_after_close = []
     try:
         server_report = server.expect("report", timeout=60)["connections"]
-    except ChildFailed:
+    except ChildFailed as e:
+        if "no 'report' event" not in str(e):
+            raise
         server.send("status")
-        print("server connections not ended:", server.expect("status", timeout=10)["open"])
-        raise
+        stuck = server.expect("status", timeout=10)["open"]
+        print("server connections not ended:", stuck)
+        # Where their bytes are: the kernel's queues and state of both ends' sockets.
+        for ns in (link.server_ns, link.client_ns):
+            print(ns, "sockets:", link.exec(ns, "ss", "-tani", check=False))
+            print(ns, "aborts:", link.exec(ns, "nstat", "-az", "TcpExtTCPAbort*", check=False))
+        # A client whose last bytes were still in its kernel's send queue when it closed (a
+        # close does not wait for delivery) reports ConnectionDone; if the kernel then gives up
+        # retransmitting them (ETIMEDOUT on the orphaned socket, counted in the client's
+        # namespace as TcpExtTCPAbortOnTimeout) and its RST is lost too, the server's end never
+        # hears of it. Seen with the native TLS layer (whose loseConnection does not wait for the
+        # peer's close_notify, unlike Twisted's): 4 of about 40 runs, one connection each time,
+        # with no socket left in the client's namespace. Such connections count as the kernel's
+        # aborts below; any other stuck connection fails the test.
+        lost_after_close = [r["index"] for r in stuck if r["index"] in done]
+        done = [i for i in done if i not in lost_after_close]
+        server.send("report", indices=done)
+        server_report = server.expect("report", timeout=10)["connections"]
 
     drops = [line.strip() for ns in (link.server_ns, link.client_ns)
              for line in link.qdisc_stats(ns).splitlines() if "dropped" in line]
@@ -81,7 +100,8 @@ def test_slow_lossy_link(link, face, request):
     # retransmissions failed; counted as TcpExtTCPAbortOnTimeout): those end in ConnectionLost.
     unfinished = [r for r in client_report if not r["ok"]]
     print("unfinished connections (whole reports):", unfinished)    # the assertion shows them cut
-    assert len(unfinished) <= aborts, (aborts, unfinished)
+    assert len(unfinished) + len(lost_after_close) <= aborts, (aborts, unfinished,
+                                                                lost_after_close)
     if not FULL:   # at full size the kernel gives up on many more (see above)
         assert len(unfinished) <= CONNECTIONS // 20, (aborts, unfinished)
     assert {r["reason"] for r in unfinished} <= {"ConnectionLost"}, unfinished

@@ -211,7 +211,7 @@ def server():
 
     def command(cmd):
         if cmd["cmd"] == "report":
-            wanted.append(set(cmd["indices"]))
+            wanted[:] = [set(cmd["indices"])]     # replaces an earlier request
             maybe_report()
         elif cmd["cmd"] == "status":
             emit("status", open=[p.status() for p in live if not p.ended])
