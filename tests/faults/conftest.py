@@ -8,7 +8,7 @@ import pytest
 # Appended, not put first: `from conftest import ...` in tests/ must keep finding tests/conftest.py.
 sys.path.append(os.path.dirname(os.path.abspath(__file__)))
 
-from faultnet import Link, namespaces_unavailable, remove_stale_namespaces  # noqa: E402
+from faultnet import Link, Local, namespaces_unavailable, remove_stale_namespaces  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +35,14 @@ def tls(tmp_path_factory):
     pytest.importorskip("OpenSSL", reason="pyOpenSSL (the test extra, twisted[tls]) runs TLS peers")
     from faultnet import make_certificate
     return make_certificate(str(tmp_path_factory.mktemp("faults-tls")))
+
+
+@pytest.fixture
+def local():
+    """A fresh `Local` (peers on this host, UNIX sockets in a private directory), cleaned up
+    after the test however it ends. Needs neither root nor namespaces."""
+    made = Local()
+    try:
+        yield made
+    finally:
+        made.close()

@@ -91,7 +91,8 @@ class Child:
     """A peer script running in a namespace: `expect()` its events, `send()` it commands.
 
     The script is `peers/<script>` run by this Python (`sys.executable`, so it imports the same
-    installed fastreactor and Twisted); `ip netns exec` execs it, so `pid` is the Python process.
+    installed fastreactor and Twisted); `ip netns exec` execs it (or, with `ns` None, it runs in
+    this namespace), so `pid` is the Python process.
     Its stderr goes to a file whose tail is shown when an expectation fails.
     """
 
@@ -102,7 +103,7 @@ class Child:
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env["PYTHONUNBUFFERED"] = "1"
-        cmd = ["ip", "netns", "exec", ns]
+        cmd = ["ip", "netns", "exec", ns] if ns is not None else []
         if cpu is not None and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
             cmd += ["taskset", "-c", str(cpu % os.cpu_count())]
         cmd += [sys.executable, os.path.join(PEERS, script)]
@@ -274,6 +275,30 @@ class Link:
         for ns in self._made:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self._made = []
+
+
+class Local:
+    """Peers on this host, talking over UNIX sockets in a private temporary directory (faults
+    that need no network: `spawn()` as `Link.spawn`, `path(name)` a socket path there, `close()`
+    kills every child and removes the directory)."""
+
+    def __init__(self):
+        self.directory = tempfile.mkdtemp(prefix="frfault-unix-")
+        self.children = []
+
+    def path(self, name):
+        return os.path.join(self.directory, name)
+
+    def spawn(self, script, *args, env=None, name=None, cpu=None):
+        child = Child(None, script, args, env=env, name=name, cpu=cpu)
+        self.children.append(child)
+        return child
+
+    def close(self):
+        for child in self.children:
+            child.stop()
+        self.children = []
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # The reactors a peer can run, as peers/peerlib.py names them.

@@ -1,10 +1,11 @@
 """Black hole: connectTCP to an address whose SYNs vanish (a static neighbour entry to a MAC nobody
 owns) fails with TimeoutError after `timeout`, through clientConnectionFailed, in Twisted's order;
 a ReconnectingClientFactory backs off as configured; nothing leaks per attempt. The same over
-connectSSL on the Twisted face (`+tls`), against Twisted's connectSSL."""
+connectSSL (`+tls`: the native face's with a `fastreactor.ssl` context, and the Twisted face's),
+against Twisted's connectSSL."""
 import pytest
 
-from faultnet import (BLACKHOLE_IP, TLS_SUFFIX, TWISTED, TWISTED_FACE, face_env,
+from faultnet import (BLACKHOLE_IP, NATIVE, TLS_SUFFIX, TWISTED, TWISTED_FACE, face_env,
                       native_on_every_poller)
 
 pytestmark = pytest.mark.faults
@@ -49,8 +50,8 @@ def shape(trace):
     return [entry[:-1] for entry in trace]
 
 
-@pytest.mark.parametrize("face", native_on_every_poller() + [TWISTED_FACE,
-                                                              TWISTED_FACE + TLS_SUFFIX])
+@pytest.mark.parametrize("face", native_on_every_poller() + [
+    NATIVE + TLS_SUFFIX, TWISTED_FACE, TWISTED_FACE + TLS_SUFFIX])
 def test_blackhole(link, face, request):
     if face.endswith(TLS_SUFFIX):
         tls = request.getfixturevalue("tls")

@@ -1,6 +1,6 @@
 """Resource exhaustion: running out of descriptors (EMFILE) under a connection storm keeps the
 established connections serving, does not spin the CPU, and recovers when descriptors free up (on
-TCP, and on TLS ports of the Twisted face); a SYN flood of half-open connections keeps the port
+TCP, and on TLS ports of both faces); a SYN flood of half-open connections keeps the port
 serving completed ones."""
 import time
 
@@ -27,7 +27,7 @@ def do(child, command, event, **fields):
 
 
 @pytest.mark.parametrize("face", native_on_every_poller() + [
-    TWISTED_FACE, TWISTED, TWISTED_FACE + TLS_SUFFIX, TWISTED + TLS_SUFFIX])
+    TWISTED_FACE, TWISTED, NATIVE + TLS_SUFFIX, TWISTED_FACE + TLS_SUFFIX, TWISTED + TLS_SUFFIX])
 def test_emfile_storm(link, face, request):
     """With `+tls` the server is listenSSL, the held and later clients speak TLS, and the storm
     is of TCP connections that never start a handshake."""

@@ -1,6 +1,6 @@
 """Slow and idle clients: 5,000 clients trickling one byte per second each do not slow an active
 client's echo latency by more than 2x; a server writing to a client that never reads stays
-bounded when its protocol respects `registerProducer` (on TCP, and over TLS on the Twisted face).
+bounded when its protocol respects `registerProducer` (on TCP, and over TLS on both faces).
 
 The 5,000 clients run on epoll only (select cannot watch descriptors above FD_SETSIZE, 1024).
 The clients run in separate processes (RLIMIT_NOFILE is 20,000 here); the server is pinned to one
@@ -58,7 +58,7 @@ def test_trickling_clients_do_not_slow_an_active_one(link, face):
 
 
 @pytest.mark.parametrize("face", native_on_every_poller() + [
-    TWISTED_FACE, TWISTED_FACE + TLS_SUFFIX,
+    NATIVE + TLS_SUFFIX, TWISTED_FACE, TWISTED_FACE + TLS_SUFFIX,
     TWISTED + TLS_SUFFIX])
 def test_write_to_a_client_that_never_reads_stays_bounded(link, face, request):
     import time

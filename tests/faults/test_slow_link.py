@@ -1,7 +1,8 @@
 """A slow link that drops: a token bucket of a few Mbit/s with a small queue on both ends of the
 veth pair. Data sent both ways at once over 100 connections arrives intact and in order, and
-every producer is paused and resumed correctly on the way; on TCP, and over TLS on the Twisted
-face (`+tls`: listenSSL/connectSSL, the producers behind Twisted's TLS wrapper).
+every producer is paused and resumed correctly on the way; on TCP, and over TLS (`+tls`:
+listenSSL/connectSSL; on the native face the engine's TLS layer, on the Twisted face the
+producers behind Twisted's TLS wrapper).
 
 The issue asks for 64 MiB each way; at 8 Mbit/s that is over a minute per run, more than the
 CI budget of the fault tests allows, so CI sends 64 KiB per connection each way (6.25 MiB in all,
@@ -19,7 +20,7 @@ import time
 
 import pytest
 
-from faultnet import NATIVE, SERVER_IP, TLS_SUFFIX, TWISTED_FACE, face_env
+from faultnet import ChildFailed, NATIVE, SERVER_IP, TLS_SUFFIX, TWISTED_FACE, face_env
 
 pytestmark = pytest.mark.faults
 
@@ -27,10 +28,12 @@ CONNECTIONS = 100
 FULL = os.environ.get("FASTREACTOR_FAULTS_FULL") == "1"
 SIZE = (64 << 20) // CONNECTIONS if FULL else 64 << 10
 RATE = "8mbit"
+CHUNK = 16384     # stream_peer.py's write size and transport bufferSize
 
 
 @pytest.mark.timeout(900 if FULL else 120)
-@pytest.mark.parametrize("face", [NATIVE, TWISTED_FACE, TWISTED_FACE + TLS_SUFFIX])
+@pytest.mark.parametrize("face", [NATIVE, NATIVE + TLS_SUFFIX, TWISTED_FACE,
+                                  TWISTED_FACE + TLS_SUFFIX])
 def test_slow_lossy_link(link, face, request):
     tls = request.getfixturevalue("tls") if face.endswith(TLS_SUFFIX) else None
     face, env = face_env(face, tls)
@@ -50,7 +53,33 @@ def test_slow_lossy_link(link, face, request):
     elapsed = time.monotonic() - started
     done = sorted(r["index"] for r in client_report if r["ok"])
     server.send("report", indices=done)
-    server_report = server.expect("report", timeout=60)["connections"]
+    lost_after_close = []
+    try:
+        server_report = server.expect("report", timeout=60)["connections"]
+    except ChildFailed as e:
+        if "no 'report' event" not in str(e):
+            raise
+        server.send("status")
+        stuck = server.expect("status", timeout=10)["open"]
+        print("server connections not ended:", stuck)
+        # Where their bytes are: the kernel's queues and state of both ends' sockets.
+        for ns in (link.server_ns, link.client_ns):
+            print(ns, "sockets:", link.exec(ns, "ss", "-tani", check=False))
+            print(ns, "aborts:", link.exec(ns, "nstat", "-az", "TcpExtTCPAbort*", check=False))
+        # A client whose last bytes were still in its kernel's send queue when it closed (a
+        # close does not wait for delivery) reports ConnectionDone; if the kernel then gives up
+        # retransmitting them (ETIMEDOUT on the orphaned socket, counted in the client's
+        # namespace as TcpExtTCPAbortOnTimeout) and its RST is lost too, the server's end never
+        # hears of it. Seen with the native TLS layer (whose loseConnection does not wait for the
+        # peer's close_notify, unlike Twisted's): 4 of about 40 runs, one connection each time,
+        # with no socket left in the client's namespace; a Twisted-face TCP run once passed in
+        # 67 s, which is this 60-s wait (plain TCP closes without waiting for the peer too).
+        # Such connections count as the kernel's aborts below; any other stuck connection fails
+        # the test.
+        lost_after_close = [r["index"] for r in stuck if r["index"] in done]
+        done = [i for i in done if i not in lost_after_close]
+        server.send("report", indices=done)
+        server_report = server.expect("report", timeout=10)["connections"]
 
     drops = [line.strip() for ns in (link.server_ns, link.client_ns)
              for line in link.qdisc_stats(ns).splitlines() if "dropped" in line]
@@ -73,7 +102,8 @@ def test_slow_lossy_link(link, face, request):
     # retransmissions failed; counted as TcpExtTCPAbortOnTimeout): those end in ConnectionLost.
     unfinished = [r for r in client_report if not r["ok"]]
     print("unfinished connections (whole reports):", unfinished)    # the assertion shows them cut
-    assert len(unfinished) <= aborts, (aborts, unfinished)
+    assert len(unfinished) + len(lost_after_close) <= aborts, (aborts, unfinished,
+                                                                lost_after_close)
     if not FULL:   # at full size the kernel gives up on many more (see above)
         assert len(unfinished) <= CONNECTIONS // 20, (aborts, unfinished)
     assert {r["reason"] for r in unfinished} <= {"ConnectionLost"}, unfinished
@@ -82,13 +112,26 @@ def test_slow_lossy_link(link, face, request):
     for index in done:
         assert served[index]["ok"] and served[index]["sent"] == SIZE, served[index]
 
-    # Producers: paused on the slow path, resumed as often as paused, never twice in a row.
+    # Producers: paused whenever the transport's queue went above `bufferSize` (one chunk), so
+    # that it never held more than that and the chunk being written (where the transport tells
+    # its queue's size: `max_buffered`); resumed as often as paused, never twice in a row. The
+    # slow path did pause producers, on one side at least: the native TLS layer keeps one record
+    # of ciphertext besides the queue, and the kernel takes a whole record whenever it reports
+    # writability, so a server writing one chunk per turn may never find its queue above one
+    # chunk, and need no pause.
+    print("first reports, client:", client_report[:2], "server:", server_report[:2])
+    paused = 0
     for side, report in (("client", client_report), ("server", server_report)):
         finished = [r for r in report if r["ok"]]
-        assert sum(r["pauses"] for r in finished) >= len(finished) // 2, (side, finished[:3])
+        paused = max(paused, sum(1 for r in finished if r["pauses"]) / len(finished))
+        unpaused = [r for r in finished if r["max_buffered"] > CHUNK and not r["pauses"]]
+        assert not unpaused, (side, unpaused[:3])
+        overfull = [r for r in finished if r["max_buffered"] > 2 * CHUNK]
+        assert not overfull, (side, overfull[:3])
         wrong = [r for r in finished if r["pauses"] != r["resumes"]
                  or r["double_pauses"] or r["double_resumes"]]
         assert not wrong, (side, wrong[:3])
+    assert paused >= 0.5, "on neither side did half the connections pause their producer"
 
 
 def kernel_counter(link, ns, name):

@@ -1,5 +1,5 @@
 """An echo server on the reactor named by argv[1], listening on argv[2] (port 0; TLS when
-FAULTS_TLS is set).
+FAULTS_TLS is set; a UNIX socket when argv[2] is a path: `listening` then gives the path).
 
 Optional argv[3]: a soft RLIMIT_NOFILE to set first (for descriptor exhaustion; 0: leave it);
 optional argv[4]: the listen backlog instead of 4096; optional argv[5] `noreserve`: release
@@ -11,7 +11,8 @@ open now and ever made, RSS, and this process's CPU seconds.
 import os
 import sys
 
-from peerlib import Face, emit, fd_count, guarded, listen, on_commands, rss_kib, set_nofile
+from peerlib import (Face, emit, fd_count, guarded, listen, listening_at, on_commands, rss_kib,
+                     set_nofile)
 
 face = Face(sys.argv[1])
 ADDRESS = sys.argv[2]
@@ -53,7 +54,7 @@ def main():
         if not _core._release_emfile_reserve():
             emit("error", error="there was no EMFILE reserve to release")
     on_commands(face, command)
-    emit("listening", port=port.getHost().port, fds=fd_count())
+    emit("listening", port=listening_at(port), fds=fd_count())
 
 
 reactor.callWhenRunning(guarded(main))

@@ -1,17 +1,25 @@
 """A server that writes as fast as its transport lets it, to clients that may never read: argv
-FACE ADDRESS. Each connection registers itself as a streaming producer and writes 64 KiB per
-reactor turn while not paused. Emits `listening` (port); on `stats`, `stats` for the newest
-connection: bytes written, paused or not, pauses and resumes, the transport's buffered bytes
-(where the transport tells), and the process's RSS."""
+FACE ADDRESS (an IP address, port 0; or a path: a UNIX socket). Each connection registers itself
+as a streaming producer and writes 64 KiB per reactor turn while not paused, and discards what it
+receives. Emits `listening` (port or path, descriptors open), and `lost` (reason, message,
+bytes written) when a connection ends. On `stats`, `stats` for the newest connection: bytes
+written, paused or not, pauses and resumes, the transport's buffered bytes (where the transport
+tells), connected or not; and for the process: RSS, open descriptors, and how many connections'
+protocols and transports are still alive (counted with the cyclic garbage collector off: a
+connection that ended must be freed by reference counting alone)."""
+import gc
 import sys
+import weakref
 
-from peerlib import Face, emit, guarded, listen, on_commands, rss_kib, tcp_transport
+from peerlib import (Face, emit, fd_count, guarded, listen, listening_at, on_commands,
+                     reason_name, rss_kib, tcp_transport)
 
 face = Face(sys.argv[1])
 ADDRESS = sys.argv[2]
 reactor = face.reactor
 CHUNK = b"f" * 65536
 latest = []
+alive = []     # weak references to every connection's protocol and transport
 
 
 class Flood(face.protocol.Protocol):
@@ -20,6 +28,7 @@ class Flood(face.protocol.Protocol):
         self.paused = False
         self.pauses = self.resumes = 0
         latest[:] = [self]
+        alive.extend([weakref.ref(self), weakref.ref(self.transport)])
         self.transport.registerProducer(self, True)
         reactor.callLater(0, self.pump)
 
@@ -43,6 +52,10 @@ class Flood(face.protocol.Protocol):
     def stopProducing(self):
         self.paused = True
 
+    def connectionLost(self, reason):
+        emit("lost", reason=reason_name(reason), message=reason.getErrorMessage(),
+             written=self.written)
+
 
 class Factory(face.protocol.Factory):
     noisy = False
@@ -51,16 +64,24 @@ class Factory(face.protocol.Factory):
 
 def command(cmd):
     if cmd["cmd"] == "stats":
-        p = latest[0]
-        size = getattr(tcp_transport(p.transport), "getWriteBufferSize", None)
-        emit("stats", written=p.written, paused=p.paused, pauses=p.pauses, resumes=p.resumes,
-             buffered=size() if size else None, rss_kib=rss_kib())
+        p = latest[0] if latest else None
+        stats = {"rss_kib": rss_kib(), "fds": fd_count(),
+                 "alive": sum(1 for ref in alive if ref() is not None)}
+        if p is not None:
+            size = getattr(tcp_transport(p.transport), "getWriteBufferSize", None)
+            stats.update(written=p.written, paused=p.paused, pauses=p.pauses, resumes=p.resumes,
+                         buffered=size() if size else None, connected=p.transport.connected)
+        emit("stats", **stats)
+    elif cmd["cmd"] == "forget":
+        del latest[:]     # the test's reference to the newest connection, for the leak count
+        emit("forgotten")
 
 
 def main():
+    gc.disable()
     port = listen(face, 0, Factory(), interface=ADDRESS)
     on_commands(face, command)
-    emit("listening", port=port.getHost().port)
+    emit("listening", port=listening_at(port), fds=fd_count())
 
 
 reactor.callWhenRunning(guarded(main))

@@ -22,8 +22,9 @@ class Face:
     """The reactor a peer runs and the modules of that face: `protocol`, `error`, `policies`.
 
     `name` is one of NATIVE (fastreactor's own classes), TWISTED_FACE (Twisted's classes on
-    fastreactor's engine) or TWISTED (Twisted's EPollReactor, the oracle); the fastreactor faces
-    take a poller after a colon (`native:poll`), epoll by default.
+    fastreactor's engine) or TWISTED (Twisted's EPollReactor, the oracle); each takes a poller
+    after a colon (`native:poll`; for TWISTED, `twisted:poll` is Twisted's PollReactor), epoll by
+    default.
     """
 
     def __init__(self, name, poller="epoll"):
@@ -41,8 +42,17 @@ class Face:
             from twisted.internet import error, protocol
             from twisted.protocols import policies
         elif name == TWISTED:
-            from twisted.internet import epollreactor
-            epollreactor.install()
+            # Twisted's reactor for that poller: EPollReactor (the default), PollReactor or
+            # SelectReactor (`twisted:poll`, `twisted:select`).
+            if poller == "epoll":
+                from twisted.internet import epollreactor as chosen_reactor
+            elif poller == "poll":
+                from twisted.internet import pollreactor as chosen_reactor
+            elif poller == "select":
+                from twisted.internet import selectreactor as chosen_reactor
+            else:
+                raise ValueError("Twisted has no %r reactor here" % (poller,))
+            chosen_reactor.install()
             from twisted.internet import error, protocol, reactor
             from twisted.protocols import policies
             self.reactor = reactor
@@ -58,12 +68,25 @@ class Face:
 
 
 TLS = os.environ.get("FAULTS_TLS")
-"""`CERT:KEY` (PEM files) to run a peer's connections over TLS (Twisted faces only: listenSSL and
-connectSSL; the client does not verify the test certificate); unset for plain TCP."""
+"""`CERT:KEY` (PEM files) to run a peer's connections over TLS (listenSSL and connectSSL: on the
+native face with `fastreactor.ssl` contexts and the engine's TLS layer, on the Twisted faces with
+Twisted's `ssl` module; the client does not verify the test certificate); unset for plain TCP."""
+
+
+def is_unix(address):
+    """Whether `address` names a UNIX socket (a path) rather than an IP address."""
+    return address.startswith("/")
 
 
 def listen(face, port, factory, backlog=50, interface=""):
-    """listenTCP, or listenSSL with the test certificate when TLS is set."""
+    """listenTCP, or listenSSL with the test certificate when TLS is set; listenUNIX when
+    `interface` is a path (`port` is then ignored)."""
+    if is_unix(interface):
+        return face.reactor.listenUNIX(interface, factory, backlog=backlog)
+    if TLS and face.name == NATIVE:
+        from fastreactor import ssl
+        context = ssl.serverContext(*TLS.split(":"))
+        return face.reactor.listenSSL(port, factory, context, backlog=backlog, interface=interface)
     if TLS:
         from twisted.internet import ssl
         cert, key = TLS.split(":")
@@ -75,6 +98,10 @@ def listen(face, port, factory, backlog=50, interface=""):
 
 def connect(face, host, port, factory, timeout=30):
     """connectTCP, or connectSSL (no certificate verification) when TLS is set."""
+    if TLS and face.name == NATIVE:
+        from fastreactor import ssl
+        return face.reactor.connectSSL(host, port, factory, ssl.clientContext(verify=False),
+                                       timeout=timeout)
     if TLS:
         from twisted.internet import ssl
         return face.reactor.connectSSL(host, port, factory, ssl.CertificateOptions(),
@@ -82,18 +109,38 @@ def connect(face, host, port, factory, timeout=30):
     return face.reactor.connectTCP(host, port, factory, timeout=timeout)
 
 
+def listening_at(port):
+    """What a client needs to reach a listening port: its TCP port number, or a UNIX path."""
+    host = port.getHost()
+    if hasattr(host, "port"):
+        return host.port
+    return os.fsdecode(host.name)     # UNIXAddress.name is bytes on both faces, as in Twisted
+
+
+def stream_socket(address, port):
+    """A new, unconnected stream socket for `address` (AF_UNIX for a path, else AF_INET) and the
+    target to `connect()` it to."""
+    import socket
+    if is_unix(address):
+        return socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), address
+    return socket.socket(socket.AF_INET, socket.SOCK_STREAM), (address, int(port))
+
+
 def tcp_transport(transport):
-    """The TCP transport itself: under a TLS wrapper (a protocol wrapper with `wrappedProtocol`),
-    the one it wraps; socket options and `bufferSize` go there."""
+    """The TCP transport itself: under a TLS wrapper (a protocol wrapper with `wrappedProtocol`,
+    Twisted's TLS), the one it wraps; socket options and `bufferSize` go there. The native face's
+    TLS is a layer inside its TCP transport: that transport itself."""
     if hasattr(transport, "wrappedProtocol"):
         return transport.transport
     return transport
 
 
 def client_socket(address, port, timeout=10):
-    """A connected blocking socket (plain peers); TLS-wrapped, handshake done, when TLS is set."""
-    import socket
-    sock = socket.create_connection((address, port), timeout=timeout)
+    """A connected blocking socket (plain peers; AF_UNIX when `address` is a path); TLS-wrapped,
+    handshake done, when TLS is set."""
+    sock, target = stream_socket(address, port)
+    sock.settimeout(timeout)
+    sock.connect(target)
     if TLS:
         import ssl
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

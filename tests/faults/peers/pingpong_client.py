@@ -1,4 +1,5 @@
-"""An active client without a reactor: argv ADDRESS PORT. One connection (TCP_NODELAY); on the
+"""An active client without a reactor: argv ADDRESS PORT (ADDRESS a path: a UNIX socket, PORT
+ignored). One connection (TCP_NODELAY on TCP); on the
 command `measure` (count, size) it sends `size` bytes and waits for their echo `count` times and
 emits `measured` with the round-trip times' median, 90th percentile and mean (seconds)."""
 import json
@@ -7,11 +8,12 @@ import statistics
 import sys
 import time
 
-from peerlib import emit
+from peerlib import client_socket, emit
 
-ADDRESS, PORT = sys.argv[1], int(sys.argv[2])
-sock = socket.create_connection((ADDRESS, PORT), timeout=10)
-sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+ADDRESS, PORT = sys.argv[1], sys.argv[2]
+sock = client_socket(ADDRESS, PORT)
+if sock.family != socket.AF_UNIX:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 emit("connected")
 for line in sys.stdin:
     cmd = json.loads(line)

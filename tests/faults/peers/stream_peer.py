@@ -3,7 +3,8 @@
 argv: ROLE FACE ADDRESS PORT SIZE [CONNECTIONS] [SNDBUF]
 - ROLE `server` listens on ADDRESS:PORT (0: any), emits `listening` with the port, and on the
   command `report` (indices) emits `report` with one entry per finished connection, once the
-  connections of those indices have finished.
+  connections of those indices have finished; on `status`, `status` with the state of every
+  connection not yet ended.
 - ROLE `client` opens CONNECTIONS connections (20 ms apart), emits `progress` every 10 s and
   `report` when all have ended.
 
@@ -56,7 +57,10 @@ class Streamer(face.protocol.Protocol):
         self.hasher = hashlib.sha256()
         self.header = b""
         self.closing = False
+        self.ended = False
         self.data = None
+        self.max_buffered = 0
+        self.buffered_now = getattr(tcp_transport(self.transport), "getWriteBufferSize", None)
         tcp = tcp_transport(self.transport)
         sock = tcp.getHandle()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
@@ -81,6 +85,8 @@ class Streamer(face.protocol.Protocol):
             return
         self.transport.write(self.data[self.sent:self.sent + CHUNK])
         self.sent = min(SIZE, self.sent + CHUNK)
+        if self.buffered_now is not None:
+            self.max_buffered = max(self.max_buffered, self.buffered_now())
         if self.sent < SIZE:
             reactor.callLater(0, self.pump)
         else:
@@ -127,7 +133,17 @@ class Streamer(face.protocol.Protocol):
             if self.side == "client":
                 self.transport.loseConnection()
 
+    def status(self):
+        """Where this connection is (for a test that waits on it in vain)."""
+        size = getattr(tcp_transport(self.transport), "getWriteBufferSize", None)
+        return {"index": self.index, "sent": self.sent, "received": self.received,
+                "paused": self.paused, "pauses": self.pauses, "resumes": self.resumes,
+                "closing": self.closing, "buffered": size() if size else None,
+                "disconnecting": getattr(self.transport, "disconnecting", None),
+                "transport": repr(self.transport)}
+
     def connectionLost(self, reason):
+        self.ended = True
         peer = "server" if self.side == "client" else "client"
         # What arrived is the start of the peer's stream, intact and in order (all of it if ok).
         if self.index is None:
@@ -142,6 +158,7 @@ class Streamer(face.protocol.Protocol):
                         "pauses": self.pauses, "resumes": self.resumes,
                         "double_pauses": self.double_pauses,
                         "double_resumes": self.double_resumes,
+                        "max_buffered": self.max_buffered,
                         "made_at": round(self.made_at, 3),
                         "lost_at": round(time.monotonic() - T0, 3)})
         if self.side == "client" and len(results) == CONNECTIONS:
@@ -194,8 +211,10 @@ def server():
 
     def command(cmd):
         if cmd["cmd"] == "report":
-            wanted.append(set(cmd["indices"]))
+            wanted[:] = [set(cmd["indices"])]     # replaces an earlier request
             maybe_report()
+        elif cmd["cmd"] == "status":
+            emit("status", open=[p.status() for p in live if not p.ended])
 
     on_commands(face, command)
     emit("listening", port=port.getHost().port)

@@ -1,4 +1,5 @@
-"""Groups of plain TCP clients (no reactor), driven by commands: argv ADDRESS PORT.
+"""Groups of plain TCP clients (no reactor), driven by commands: argv ADDRESS PORT (ADDRESS a
+path: UNIX stream clients, PORT ignored).
 
 Commands (JSON lines on stdin), each answered by one event:
 - `open` (tag, count, tls): open `count` connections into group `tag`, non-blocking, waiting up
@@ -15,9 +16,9 @@ import socket
 import sys
 import time
 
-from peerlib import emit
+from peerlib import emit, stream_socket
 
-ADDRESS, PORT = sys.argv[1], int(sys.argv[2])
+ADDRESS, PORT = sys.argv[1], sys.argv[2]
 groups = {}
 
 
@@ -68,9 +69,9 @@ def open_group(tag, count, tls=False):
     made = []
     poller = select.epoll()
     for _ in range(count):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s, target = stream_socket(ADDRESS, PORT)
         s.setblocking(False)
-        s.connect_ex((ADDRESS, PORT))
+        s.connect_ex(target)
         made.append(s)
         poller.register(s.fileno(), select.EPOLLOUT)
     pending = {s.fileno() for s in made}

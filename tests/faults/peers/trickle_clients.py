@@ -1,4 +1,5 @@
-"""Slow clients without a reactor: argv ADDRESS PORT COUNT. Opens COUNT connections (in batches,
+"""Slow clients without a reactor: argv ADDRESS PORT COUNT (ADDRESS a path: UNIX stream clients,
+PORT ignored). Opens COUNT connections (in batches,
 non-blocking), emits `connected` (count), then sends one byte per connection per second, spread
 evenly over the second, and reads back what the server echoes. Emits `trickling` after the
 first full second, with bytes sent and echoed so far; on the command `stats`, `stats`."""
@@ -10,18 +11,18 @@ import sys
 import threading
 import time
 
-from peerlib import emit
+from peerlib import emit, stream_socket
 
-ADDRESS, PORT, COUNT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ADDRESS, PORT, COUNT = sys.argv[1], sys.argv[2], int(sys.argv[3])
 BATCH = 250
 
 socks = []
 for start in range(0, COUNT, BATCH):
     batch = []
     for _ in range(min(BATCH, COUNT - start)):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s, target = stream_socket(ADDRESS, PORT)
         s.setblocking(False)
-        s.connect_ex((ADDRESS, PORT))
+        s.connect_ex(target)
         batch.append(s)
     poller = select.epoll()
     for s in batch:
