@@ -4,6 +4,7 @@ container profile does), level-triggered reports, closing a watched socket reall
 (the poll's file reference is dropped first), thousands of descriptors (more than the submission
 queue holds), and a closed poller refuses work. The rest of the suite runs on it through the
 `poller` fixture."""
+import ast
 import ctypes
 import logging
 import os
@@ -274,3 +275,120 @@ def test_a_ready_descriptor_is_reported_despite_stale_completions():
         a.close()
         b.close()
         r.close()
+
+
+class _Watcher:
+    """An IReactorFDSet reader over a raw descriptor that never reads (its poll stays armed)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def fileno(self):
+        return self.fd
+
+    def doRead(self):
+        pass
+
+    def connectionLost(self, reason):
+        pass
+
+    def logPrefix(self):
+        return "watcher"
+
+
+def _eof_now(fd):
+    """True if `fd` (a pipe's read end) is at EOF right now, without waiting."""
+    import select
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable) and os.read(fd, 1) == b""
+
+
+@needs_uring
+@pytest.mark.parametrize("leave", ["removeReader", "close"])
+def test_a_pipe_end_that_left_the_loop_closes_at_once(leave):
+    """A poll in flight holds the file: on this kernel a pipe's write end with a pending POLL_ADD
+    stays open after close(fd), and its reader never sees EOF (checked in C while writing this).
+    A descriptor leaving the loop, one by one (removeReader) or all at once (reactor.close()),
+    has its poll cancelled before the call returns, so closing it right after is a real close."""
+    r = fastreactor.Reactor("io_uring")
+    rd, wr = os.pipe()
+    closed = False
+    try:
+        watcher = _Watcher(wr)
+        r.addReader(watcher)
+        r.iterate(0)                # the poll is now in flight
+        assert not _eof_now(rd)
+        if leave == "removeReader":
+            r.removeReader(watcher)
+        else:
+            r.close()
+            closed = True
+        os.close(wr)
+        wr = -1
+        assert _eof_now(rd), "the write end is still open after close(): its poll pins it"
+    finally:
+        os.close(rd)
+        if wr >= 0:
+            os.close(wr)
+        if not closed:
+            r.close()
+
+
+_CHILD_AFTER_RING = textwrap.dedent(r'''
+    import sys, fastreactor
+    from fastreactor.protocol import ProcessProtocol
+    PY = sys.executable
+
+    class Proto(ProcessProtocol):
+        def __init__(self, reactor):
+            self.reactor, self.events = reactor, []
+        def childConnectionLost(self, fd):
+            self.events.append(fd)
+        def processEnded(self, reason):
+            self.events.append("ended")
+            self.reactor.stop()
+
+    def spawn(poller, code, close_outputs):
+        r = fastreactor.Reactor(poller)
+        p = Proto(r)
+        t = r.spawnProcess(p, PY, [PY, "-c", code])
+        if close_outputs:
+            t.closeStdout()
+            t.closeStderr()
+        guard = r.callLater(5, r.stop)
+        r.run(installSignalHandlers=False)
+        stuck = not guard.active()
+        if not stuck:
+            guard.cancel()
+        r.close()
+        return stuck, p.events
+
+    for round in range(3):
+        spawn("io_uring", "import os, time; os.close(0); os.close(1); os.close(2); time.sleep(0.2)", False)
+        stuck, events = spawn(sys.argv[1], "import time; time.sleep(0.3)", True)
+        print("ROUND", round, "STUCK" if stuck else "OK", events)
+''')
+
+
+@linux
+@needs_uring
+@pytest.mark.xfail(strict=True, reason="issue 16: PipeStream reads a stale errno (fix next)")
+def test_a_closed_ring_does_not_stall_a_childs_stdin_on_another_poller():
+    """Issue 16's cross-test bug, pinned. Closing an io_uring ring makes the kernel interrupt the
+    thread's next blocking wait once (its teardown queues work on every task that used the ring,
+    with a signal-like notification): the other reactor's epoll_wait returns EINTR, is retried,
+    and errno stays EINTR. A child's stdin pipe (its parent's write end) reports "the reader has
+    gone" as readability; the pipe used to decide from that stale errno, took it for "try again",
+    and spun on the level-triggered report forever, so processEnded never came. Run in a fresh
+    interpreter, so that nothing else this test process did changes errno or the timing."""
+    pollers = [p for p in ("epoll", "poll") if p in fastreactor.available_pollers()]
+    for poller in pollers:
+        out = subprocess.run([sys.executable, "-c", _CHILD_AFTER_RING, poller], capture_output=True,
+                             text=True, timeout=90, cwd="/")
+        assert out.returncode == 0, out.stderr
+        rounds = [line for line in out.stdout.splitlines() if line.startswith("ROUND")]
+        assert len(rounds) == 3, out.stdout + out.stderr
+        for line in rounds:
+            _, _, state, events = line.split(" ", 3)
+            assert state == "OK" and set(ast.literal_eval(events)) == {0, 1, 2, "ended"}, \
+                (poller, rounds)
