@@ -372,7 +372,6 @@ _CHILD_AFTER_RING = textwrap.dedent(r'''
 
 @linux
 @needs_uring
-@pytest.mark.xfail(strict=True, reason="issue 16: PipeStream reads a stale errno (fix next)")
 def test_a_closed_ring_does_not_stall_a_childs_stdin_on_another_poller():
     """Issue 16's cross-test bug, pinned. Closing an io_uring ring makes the kernel interrupt the
     thread's next blocking wait once (its teardown queues work on every task that used the ring,
