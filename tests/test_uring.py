@@ -26,12 +26,16 @@ needs_uring = pytest.mark.skipif(
     reason="this kernel or sandbox refuses io_uring: %s" % (_core._uring_unavailable_reason(),))
 
 
-def test_listed_exactly_when_usable_and_chosen(monkeypatch):
+def test_listed_exactly_when_usable(monkeypatch):
     reason = _core._uring_unavailable_reason()
-    monkeypatch.setenv("FASTREACTOR_POLLER", "io_uring")
-    assert ("io_uring" in fastreactor.available_pollers()) == (reason is None)
-    monkeypatch.delenv("FASTREACTOR_POLLER")
-    assert "io_uring" not in fastreactor.available_pollers()
+    for chosen in (None, "io_uring", "epoll"):
+        if chosen is None:
+            monkeypatch.delenv("FASTREACTOR_POLLER", raising=False)
+        else:
+            monkeypatch.setenv("FASTREACTOR_POLLER", chosen)
+        names = fastreactor.available_pollers()
+        assert ("io_uring" in names) == (reason is None)
+        assert names[0] != "io_uring"
     if not sys.platform.startswith("linux"):
         assert reason is not None
 
@@ -131,19 +135,30 @@ def test_level_triggered_like_epoll():
 
 
 @needs_uring
-def test_a_closed_connection_is_closed_at_once():
-    """A transport aborted from a timer while its read poll is armed: the peer sees the
-    connection end before connectionLost returns, without the loop polling again. (The poller
-    cancels a leaving descriptor's poll at once, for kernels where a poll in flight pins the file
-    past close(); the 6.18 kernel this was written on releases the socket at close() anyway, so
-    there this checks the behaviour, not that cancellation.)"""
+@pytest.mark.parametrize("how", ["connectionLost", "abortConnection"])
+def test_a_closed_connection_is_closed_at_once(how):
+    """A connection torn down from a timer while its read poll is armed: the peer sees the
+    reset from inside connectionLost. A poll in flight pins the socket past close() on this
+    kernel (6.18; checked in C), so this needs the poller to cancel a leaving descriptor's poll
+    before the descriptor is closed.
+
+    `connectionLost` (the faces' teardown, as at shutdown) leaves the loop, closes and reports in
+    one call: only the cancellation submitted at once by the poller's unregister gets the poll
+    out of the way, so this case fails without it. `abortConnection` leaves the loop at once but
+    closes on the next iteration, after the loop's own io_uring_enter has submitted the
+    cancellation anyway: it checks Twisted's path end to end, but cannot catch a missing
+    immediate cancellation."""
     r = fastreactor.Reactor("io_uring")
     client = None
     seen = []
 
     class Aborted(protocol.Protocol):
         def connectionMade(self):
-            r.callLater(0.1, self.transport.abortConnection)
+            if how == "abortConnection":
+                r.callLater(0.1, self.transport.abortConnection)
+            else:
+                r.callLater(0.1, self.transport.connectionLost,
+                            r._api.Failure(r._api.ConnectionAborted()))
 
         def connectionLost(self, reason):
             client.settimeout(3)
