@@ -13,6 +13,12 @@
 # closes the socket.
 # Each poll carries a token in its user_data; a completion whose token is not the descriptor's
 # current one (cancelled, replaced, or of a closed and reused descriptor) is dropped.
+#
+# Closing a ring (close(), or a collected loop) cancels its polls first, for the same reason. The
+# kernel's teardown of a closed ring then queues work on every thread that used it with a
+# signal-like notification: that thread's next blocking wait, in whatever poller, returns EINTR
+# once (even for a ring that never had a request). Pollers retry; code that tests errno must
+# have made the failing call itself (issue 16: a pipe read a stale EINTR and spun).
 import logging
 
 from libc.stdlib cimport malloc, realloc, free
