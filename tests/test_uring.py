@@ -406,3 +406,26 @@ def test_a_closed_ring_does_not_stall_a_childs_stdin_on_another_poller():
             _, _, state, events = line.split(" ", 3)
             assert state == "OK" and set(ast.literal_eval(events)) == {0, 1, 2, "ended"}, \
                 (poller, rounds)
+
+
+@needs_uring
+def test_the_ring_is_not_inherited_by_a_child():
+    """The ring's descriptor is close-on-exec (a child holding it would keep the ring, and every
+    file its polls pin, alive), and a spawned child indeed has no io_uring descriptor."""
+    import fcntl
+    r = fastreactor.Reactor("io_uring")
+    try:
+        assert fcntl.fcntl(r.poller.fileno(), fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        code = ("import os\n"
+                "for n in os.listdir('/proc/self/fd'):\n"
+                "    try:\n"
+                "        print(os.readlink('/proc/self/fd/' + n))\n"
+                "    except OSError:\n"
+                "        pass\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=60, close_fds=False)
+        assert out.returncode == 0, out.stderr
+        assert "io_uring" not in out.stdout, out.stdout
+        assert "io_uring" in os.readlink("/proc/self/fd/%d" % r.poller.fileno())
+    finally:
+        r.close()
