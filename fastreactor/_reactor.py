@@ -15,7 +15,8 @@ available_pollers = _core.available_pollers
 class Reactor(TLSReactorMixin, UNIXReactorMixin, DatagramReactorMixin, ProcessReactorMixin,
               ReactorMixin, _core.Loop):
     """An independent reactor. Reactor(poller=None): `poller` is one of available_pollers()
-    ("epoll", "kqueue", "poll", "select"); None takes $FASTREACTOR_POLLER, else the best one.
+    ("epoll", "kqueue", "poll", "select", and the opt-in "io_uring" where the kernel allows it);
+    None takes $FASTREACTOR_POLLER, else the best one (never io_uring).
 
     It provides Twisted's IReactorCore (run, stop, crash, callWhenRunning, system event triggers),
     IReactorTime (seconds, callLater, getDelayedCalls), IReactorThreads (callFromThread,

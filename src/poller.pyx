@@ -438,8 +438,9 @@ cdef class SelectPoller(Poller):
 
 def available_pollers():
     """The names of the pollers this platform has, best first; "io_uring" (opt-in, never the
-    default) comes last, only where the kernel lets this process use it and only when
-    FASTREACTOR_POLLER=io_uring chose it (`Reactor(poller="io_uring")` works regardless)."""
+    default) comes last, listed where the kernel lets this process set up a ring (so the test
+    suite's poller fixture runs on it too). `Reactor(poller="io_uring")` also works where it is
+    not listed: it falls back to the first of these with one log line."""
     names = []
     if FR_HAVE_EPOLL:
         names.append("epoll")
@@ -447,10 +448,7 @@ def available_pollers():
         names.append("kqueue")
     names.append("poll")
     names.append("select")
-    # Listed (so the test suite's poller fixture runs on it) only when chosen by the environment:
-    # after io_uring was used in a process, child-process tests on other pollers in that same
-    # process fail (not understood yet; see bench/RESULTS.md, io_uring section).
-    if os.environ.get("FASTREACTOR_POLLER") == "io_uring" and _uring_unavailable_reason() is None:
+    if _uring_unavailable_reason() is None:
         names.append("io_uring")
     return names
 

@@ -202,7 +202,12 @@ cdef class PipeStream(StreamTransport):
         cdef ssize_t n
         cdef object data = None
         if self.mode == PIPE_WRITE:
+            # Nothing was read, so errno is whatever an earlier call left there: set it, or a
+            # stale EINTR/EAGAIN (the poll wait's spurious EINTR after an io_uring ring was
+            # closed, or a signal's) would read as "try again" and the level-triggered report
+            # would spin the loop.
             n = -1
+            fr_set_errno(EPIPE)
         else:
             data = self.read_some(&n)
         if n > 0:

@@ -37,3 +37,4 @@ cdef class IouringPoller(Poller):
     cdef int cancel(self, int fd) except -1
     cdef int arm_queued(self) except -1
     cdef int check_open(self) except -1
+    cdef void release(self) noexcept

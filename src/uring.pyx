@@ -13,6 +13,12 @@
 # closes the socket.
 # Each poll carries a token in its user_data; a completion whose token is not the descriptor's
 # current one (cancelled, replaced, or of a closed and reused descriptor) is dropped.
+#
+# Closing a ring (close(), or a collected loop) cancels its polls first, for the same reason. The
+# kernel's teardown of a closed ring then queues work on every thread that used it with a
+# signal-like notification: that thread's next blocking wait, in whatever poller, returns EINTR
+# once (even for a ring that never had a request). Pollers retry; code that tests errno must
+# have made the failing call itself (issue 16: a pipe read a stale EINTR and spun).
 import logging
 
 from libc.stdlib cimport malloc, realloc, free
@@ -60,7 +66,7 @@ cdef class IouringPoller(Poller):
             raise MemoryError()
 
     def __dealloc__(self):
-        fr_ring_close(self.ring)
+        self.release()
         free(self.completions)
         free(self.interest)
         free(self.armed)
@@ -69,6 +75,28 @@ cdef class IouringPoller(Poller):
         free(self.rearm)
 
     def close(self):
+        """Cancel every poll still in flight, then close the ring. The ring's own teardown in
+        the kernel is asynchronous and a pending poll pins its file: cancelling first means a
+        descriptor closed after this returns is really closed. (The kernel also interrupts this
+        thread's next blocking wait once, with EINTR, when it tears the ring down; callers
+        retry, see PipeStream.on_readable.)"""
+        self.release()
+
+    cdef void release(self) noexcept:
+        cdef int fd
+        if self.ring == NULL:
+            return
+        for fd in range(self.size):
+            if self.armed[fd]:
+                self.token[fd] += 1
+                self.armed[fd] = 0
+                # A full queue is submitted by fr_ring_sqe itself; a failure here leaves that poll
+                # to the kernel's asynchronous teardown, which is all that can be done.
+                fr_ring_poll_remove(self.ring, (<uint64_t>(self.token[fd] - 1) << 32) | <uint32_t>fd,
+                                    REMOVE_TAG)
+        if fr_ring_pending(self.ring):
+            while fr_ring_submit(self.ring, 0, 0) < 0 and errno == EINTR:
+                pass
         fr_ring_close(self.ring)
         self.ring = NULL
 
