@@ -20,14 +20,21 @@ cdef class TCPConnection(SocketStream):
     completes are queued and sent, in order, once it has; `handshakeCompleted()` is called on the
     protocol (if it has one) when the handshake finishes. loseConnection sends what is queued,
     then a TLS close_notify, then closes (before the handshake completed with nothing queued it
-    aborts, as Twisted does); abortConnection sends nothing more; loseWriteConnection sends
+    aborts, as Twisted does), and then, as Twisted's TLS does, keeps the TCP connection open and
+    reading until the peer's close_notify answers: data the peer still sends meanwhile reaches
+    dataReceived, its close_notify ends the connection with ConnectionDone, a TCP close without
+    it (or an error) with ConnectionLost. Reading goes on after loseConnection even if the
+    protocol had paused it, so that the answer is seen. There is no close timeout (as in
+    Twisted): a peer that never answers and never closes keeps the connection open; use
+    abortConnection (immediate, sends nothing more) to end it. loseWriteConnection sends
     close_notify and then shuts the TCP write side. A handshake, certificate or record error ends
     the connection with the ssl.SSLError as connectionLost's reason (an EOF that truncates the TLS
     stream is ConnectionLost, as in Twisted); the handshake must finish within its timeout
     (listenSSL/connectSSL's `handshakeTimeout`, for startTLS the reactor's
     `tlsHandshakeTimeout`, default 30 seconds) or the connection is aborted with a TimeoutError.
     A peer's close_notify is an EOF: readConnectionLost for a half-closeable protocol, else the
-    connection closes with ConnectionDone. As in Twisted, an aborted TLS connection reports
+    connection closes with ConnectionDone once what is queued and our own close_notify are sent
+    (as Twisted's TLS answers it). As in Twisted, an aborted TLS connection reports
     ConnectionLost to its protocol (the TLS stream ended uncleanly) and ConnectionAborted to its
     connector. The TLS state and buffers are released when the connection ends.
     """
@@ -88,9 +95,12 @@ cdef class TCPConnection(SocketStream):
         if self.tls is not None and self.tls.lose_aborts(self):
             self.abortConnection()
             return
+        closing = self.disconnecting
         SocketStream.loseConnection(self)
-        if self.tls is not None and not self.tls.handshake_done:
-            self.start_reading()    # the queued data waits for the handshake, which needs reading
+        if self.tls is not None and not closing and not self.tls.close_notify_received:
+            # Unlike a plain socket, a TLS connection goes on reading: the queued data may wait
+            # for the handshake, and the close waits for the peer's close_notify (tls.pyx).
+            self.start_reading()
 
     # ---- starting TLS --------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ cdef class TLSLayer:
     cdef bint handshake_started
     cdef bint close_notify_sent
     cdef bint close_notify_received
+    cdef bint close_notify_queued     # our own close_notify for loseConnection/loseWriteConnection
+    cdef bint awaiting_close          # loseConnection's close_notify is out: waiting for the peer's
     cdef object tls_failure           # the TLS error a write met, reported on the next writability
     cdef object handshake_timer
     cdef double handshake_timeout
@@ -66,6 +68,7 @@ cdef class TLSLayer:
     cdef object direct_error(self, TCPConnection t, int code)
     cdef int shutdown_direct(self, TCPConnection t) except -1
     cdef int arm_idle(self, TCPConnection t) except -1
+    cdef object peer_closed(self, TCPConnection t, object data, ssize_t *count)
     cdef int feed_records(self, const unsigned char *data, Py_ssize_t n) noexcept
     cdef int advance_handshake(self, TCPConnection t) except -1
     cdef object tls_reason(self, TCPConnection t, object error)

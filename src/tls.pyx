@@ -316,13 +316,7 @@ cdef class TLSLayer:
                 fr_set_errno(EAGAIN)
                 return None
             if self.close_notify_received:
-                if data is not None:
-                    t.deliver(data)
-                    if t.disconnected or t.aborting or t.read_shut:
-                        fr_set_errno(EAGAIN)
-                        return None
-                count[0] = 0
-                return None
+                return self.peer_closed(t, data, count)
             if data is None:
                 fr_set_errno(EAGAIN)
                 return None
@@ -355,19 +349,40 @@ cdef class TLSLayer:
                 return None
         data = self.read_records(t, n >= TLS_RECORD_READ)
         if self.close_notify_received and not t.disconnected:
-            # The peer's close_notify ends its stream: the data before it, then an EOF.
-            if data is not None:
-                t.deliver(data)
-                if t.disconnected or t.aborting or t.read_shut:
-                    fr_set_errno(EAGAIN)
-                    return None
-            count[0] = 0
-            return None
+            return self.peer_closed(t, data, count)
         if data is None or t.disconnected:
             fr_set_errno(EAGAIN)
             return None
         count[0] = len(<bytes>data)
         return data
+
+    cdef object peer_closed(self, TCPConnection t, object data, ssize_t *count):
+        """read_some's end once the peer's close_notify came: the data before it is delivered,
+        then the stream ends. After our own loseConnection this is the close it waited for
+        (ConnectionDone, as Twisted reports it); while our queue and close_notify are still
+        going out, reading stops and writable_done closes once they are sent. Otherwise it is
+        the peer's EOF: a half-closeable protocol gets readConnectionLost (count 0, see
+        StreamTransport); any other is closed as Twisted's TLS answers a close_notify: what is
+        queued goes out, then our close_notify, then ConnectionDone (loseConnection's path,
+        without reading on), so the peer, which waits for our answer, gets it."""
+        count[0] = -1
+        if data is not None:
+            t.deliver(data)
+            if t.disconnected or t.aborting or t.read_shut:
+                fr_set_errno(EAGAIN)
+                return None
+        if self.awaiting_close:
+            api = t.loop.api
+            t.lose(api.Failure(api.CONNECTION_DONE))
+        elif t.disconnecting:
+            t.stop_reading()
+        elif t.half_closeable:
+            count[0] = 0
+            return None
+        else:
+            StreamTransport.loseConnection(t)
+        fr_set_errno(EAGAIN)
+        return None
 
     cdef int feed_records(self, const unsigned char *data, Py_ssize_t n) noexcept:
         """Follow the record framing (5-byte header, 2-byte length at offset 3) over `n` more
@@ -781,11 +796,21 @@ cdef class TLSLayer:
                 self.queue_close_notify(t)
                 if self.out_pending is not None or self.shutdown_pending:
                     return 0    # the close_notify goes first; we come back on writability
+            if t.disconnecting and self.close_notify_queued and not self.close_notify_received:
+                # As Twisted's TLS: the TCP connection stays open, and reading, until the peer's
+                # close_notify answers ours (read_some then ends it with ConnectionDone), or the
+                # peer closes TCP or fails (ConnectionLost). No timeout: a peer that never
+                # answers and never closes keeps the connection open, as it does on Twisted.
+                if not self.awaiting_close:
+                    self.awaiting_close = True
+                    t.start_reading()
+                return 0
         return StreamTransport.writable_done(t)
 
     cdef int queue_close_notify(self, TCPConnection t) except -1:
         """Put a close_notify alert in the outgoing BIO and send what the kernel takes of it."""
         self.close_notify_sent = True
+        self.close_notify_queued = True
         if self.ssl != NULL:
             if t.fd >= 0:
                 self.shutdown_direct(t)
@@ -793,7 +818,7 @@ cdef class TLSLayer:
         try:
             self.tls_raw.shutdown()
         except SSLError:
-            pass    # SSLWantReadError: sent, the peer's is still to come (we do not wait for it)
+            pass    # SSLWantReadError: sent, the peer's is still to come (see writable_done)
         self.drain_outgoing(t)
         return 0
 

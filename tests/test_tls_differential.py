@@ -3,11 +3,14 @@ twisted.internet.ssl (TLSMemoryBIOProtocol, pyOpenSSL contexts) and on fastreact
 (every poller, stdlib contexts); each actor's callback trace must be the same. TLS errors are
 compared by kind ("TLSError": OpenSSL.SSL.Error on Twisted, ssl.SSLError natively), not by their
 OpenSSL message texts."""
+import os
+import socket
 import ssl
 
 import pytest
 
 import fastreactor
+from fastreactor import _core
 import fastreactor.protocol
 from fastreactor import ssl as fssl
 from tracing import run_traced
@@ -117,6 +120,10 @@ def recording(face, trace, on):
             def connectionLost(self, reason):
                 trace.append((side + ".connectionLost", reason_name(reason)))
                 hook(side + ".connectionLost", self, reason)
+
+            def note(self, what):
+                """Trace a step of the scenario itself (side.what)."""
+                trace.append(side + "." + what)
 
         return Recorded
 
@@ -274,3 +281,115 @@ def test_client_aborts_in_handshake_completed(certs, poller):
 # after the handshake and aborts (VerificationError; the server sees ConnectionLost), while the
 # stdlib context checks it inside the handshake (ssl.SSLCertVerificationError; the server gets
 # the alert). test_tls_native.test_certificate_failures_reach_connection_lost pins ours.
+
+
+# ---- loseConnection waits for the peer's close_notify -------------------------------------------
+# Twisted's TLSMemoryBIOProtocol sends its close_notify on loseConnection and closes the TCP
+# connection only once the peer's close_notify answers (or the peer closes TCP, or fails); it
+# goes on reading meanwhile. In these scenarios the server answers the client's question, then
+# loses the connection 0.2 s later; the client stops reading as soon as it has the answer, so
+# the server's close_notify waits in the client's kernel until the client resumes, and the
+# merged trace shows when the server's end really closed.
+
+@pytest.fixture(params=["direct", "memorybio"])
+def record_path(request):
+    """The native ends run on each TLS record path (both ends on the same one)."""
+    if request.param == "direct" and _core.tls_direct_status() is not None:
+        pytest.skip("the direct OpenSSL path is unavailable here: %s" % _core.tls_direct_status())
+    previous = _core.set_tls_direct(request.param == "direct")
+    yield request.param
+    _core.set_tls_direct(previous)
+
+
+def later(p, delay, name, action=None):
+    """In `delay` seconds, trace `name` on p's side, then run action(p)."""
+    def step():
+        p.note(name)
+        if action is not None:
+            action(p)
+    p.transport.reactor.callLater(delay, step)
+
+
+def tcp_fileno(p):
+    """The TCP socket under p's TLS transport (Twisted's wrapper has it as `.transport`)."""
+    inner = getattr(p.transport, "transport", None)
+    return (inner if inner is not None else p.transport).fileno()
+
+
+def fin_without_close_notify(p):
+    """Shut the TCP write side down under the TLS session: a FIN with no close_notify before it."""
+    sock = socket.socket(fileno=os.dup(tcp_fileno(p)))
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    finally:
+        sock.close()
+
+
+def server_answers_then_loses(client_steps):
+    """The scenario: client asks; server answers, loses 0.2 s later; the client pauses reading
+    on the answer and runs `client_steps` (delay, name, action) from there."""
+    def on_answer(p, data):
+        if data != b"answer":
+            return
+        p.transport.pauseProducing()
+        for delay, name, action in client_steps:
+            later(p, delay, name, action)
+
+    return {
+        "client.connectionMade": lambda p: p.transport.write(b"question"),
+        "server.dataReceived": lambda p, data: data == b"question" and (
+            p.transport.write(b"answer"),
+            later(p, 0.2, "lose", lambda p: p.transport.loseConnection())),
+        "client.dataReceived": on_answer,
+    }
+
+
+def compare_in_order(certs, poller, on, order):
+    """compare(), plus: on each face the entries named in `order` (str, or the first element of
+    a tuple) appear in the merged trace in that order. Returns both merged traces."""
+    expected = run(TwistedFace(certs), on)
+    actual = run(FastFace(certs, poller), on)
+    assert "TIMEOUT" not in expected, expected
+    assert by_side(actual) == by_side(expected), (actual, expected)
+    for trace in (expected, actual):
+        missing = [entry for entry in order if entry not in trace]
+        assert not missing, (missing, trace)
+        positions = [trace.index(entry) for entry in order]
+        assert positions == sorted(positions), (order, trace)
+    return expected, actual
+
+
+def test_lose_connection_closes_after_the_peers_close_notify(certs, poller, record_path):
+    """(a) The closing side's connectionLost (ConnectionDone) comes only after the peer has read
+    the close_notify and answered it; then the peer's ends too (ConnectionDone)."""
+    expected, _ = compare_in_order(certs, poller, server_answers_then_loses([
+        (0.5, "resume", lambda p: p.transport.resumeProducing()),
+    ]), order=["server.lose", "client.resume", ("server.connectionLost", "ConnectionDone")])
+    assert ("client.connectionLost", "ConnectionDone") in expected
+
+
+def test_data_sent_after_our_close_notify_is_delivered(certs, poller, record_path):
+    """(b) Data the peer sends after our loseConnection, before its close_notify, reaches
+    dataReceived (Twisted reads on until the close_notify, and OpenSSL hands it over)."""
+    expected, _ = compare_in_order(certs, poller, server_answers_then_loses([
+        (0.4, "late", lambda p: p.transport.write(b"late")),
+        (0.6, "resume", lambda p: p.transport.resumeProducing()),
+    ]), order=["server.lose", "client.late", ("server.dataReceived", b"late"), "client.resume",
+               ("server.connectionLost", "ConnectionDone")])
+
+
+def test_peer_closing_tcp_without_close_notify_after_ours(certs, poller, record_path):
+    """(c) The peer answers our close_notify with a bare TCP FIN: the TLS stream was cut short,
+    ConnectionLost, as Twisted reports it."""
+    expected, _ = compare_in_order(certs, poller, server_answers_then_loses([
+        (0.4, "fin", fin_without_close_notify),
+        (0.6, "abort", lambda p: p.transport.abortConnection()),
+    ]), order=["server.lose", "client.fin", ("server.connectionLost", "ConnectionLost")])
+
+
+def test_a_peer_that_never_answers_keeps_the_connection_open(certs, poller, record_path):
+    """A peer that reads nothing more and keeps TCP open: the closing side waits (as Twisted
+    does, with no timeout) until the peer aborts; that ends it with ConnectionLost."""
+    compare_in_order(certs, poller, server_answers_then_loses([
+        (1.0, "abort", lambda p: p.transport.abortConnection()),
+    ]), order=["server.lose", "client.abort", ("server.connectionLost", "ConnectionLost")])

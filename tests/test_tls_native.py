@@ -6,6 +6,7 @@ import hashlib
 import socket
 import ssl
 import threading
+import time
 import weakref
 
 import pytest
@@ -335,7 +336,9 @@ def test_eof_without_close_notify_is_connection_lost(reactor, certs, spin):
 
 def test_lose_connection_sends_queued_data_then_close_notify(reactor, certs, spin):
     """Written in connectionMade (before the handshake), then loseConnection: the data and a
-    close_notify arrive (the stdlib client reads a clean TLS EOF)."""
+    close_notify arrive (the stdlib client reads a clean TLS EOF); the server's end stays open
+    until the client's close_notify answers, then closes (ConnectionDone, and a TCP EOF for the
+    client)."""
     log, got = [], []
     sf, _ = factories(log, server_kw=dict(
         on_made=lambda p: (p.transport.write(b"x" * 100000), p.transport.loseConnection())))
@@ -373,13 +376,85 @@ def test_lose_connection_sends_queued_data_then_close_notify(reactor, certs, spi
                 got.append(("close_notify", len(data)))
                 break
             data += chunk
+        time.sleep(0.3)
+        got.append(("server open before our close_notify", sf.protocols[0].reason is None))
+        try:
+            obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        sock.sendall(outgoing.read())
+        got.append(("tcp eof", sock.recv(65536)))
         sock.close()
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
     spin(reactor, lambda: lost(sf)() and not t.is_alive())
-    assert got == [("close_notify", 100000)]
+    assert got == [("close_notify", 100000), ("server open before our close_notify", True),
+                   ("tcp eof", b"")]
     assert sf.protocols[0].reason.check(ConnectionDone)
+
+
+def test_waiting_for_the_peers_close_notify_ends_at_once_on_abort(reactor, certs, spin):
+    """A peer that reads our close_notify but never answers it, keeping TCP open: the closing
+    end stays open (as on Twisted, no close timeout) and reading; abortConnection then ends it at once (ConnectionLost, as an abort of TLS reports it), and
+    the connection is freed (no timer of the layer keeps it)."""
+    log, got = [], []
+    release = threading.Event()
+    sf, _ = factories(log, server_kw=dict(
+        on_hs=lambda p: (p.transport.write(b"bye"), p.transport.loseConnection())))
+    port = reactor.listenSSL(0, sf, server_ctx(certs), interface="127.0.0.1")
+
+    def client():
+        sock = socket.create_connection(("127.0.0.1", port.getHost().port))
+        sock.settimeout(10)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = client_ctx(certs).wrap_bio(incoming, outgoing, server_hostname="localhost")
+        data = b""
+        while True:
+            try:
+                if obj.version() is None:
+                    obj.do_handshake()
+                    continue
+                chunk = obj.read(65536)
+                if not chunk:       # the close_notify (SSLObject.read returns b"" for it)
+                    got.append(("close_notify", data))
+                    break
+                data += chunk
+            except ssl.SSLWantReadError:
+                if outgoing.pending:
+                    sock.sendall(outgoing.read())
+                more = sock.recv(65536)
+                if not more:
+                    got.append(("eof", data))
+                    break
+                incoming.write(more)
+            except ssl.SSLZeroReturnError:
+                got.append(("close_notify", data))
+                break
+        release.wait(10)    # holds TCP open, never answers the close_notify
+        sock.close()
+
+    t = threading.Thread(target=client, daemon=True)
+    t.start()
+    spin(reactor, lambda: got)
+    assert got == [("close_notify", b"bye")]
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        reactor.iterate(0.05)
+    server = sf.protocols[0]
+    assert server.reason is None, "closed without the peer's close_notify"
+    transport = server.transport
+    assert transport.disconnecting and transport.fileno() >= 0
+    transport.abortConnection()
+    spin(reactor, lost(sf), timeout=2)
+    release.set()
+    t.join(5)
+    assert server.reason.check(ConnectionLost), server.reason
+    ref = weakref.ref(transport)
+    del transport, server
+    sf.protocols[:] = []
+    gc.collect()
+    assert ref() is None
 
 
 def test_lose_connection_before_handshake_with_nothing_queued_aborts(reactor, certs, spin):
@@ -460,6 +535,7 @@ def test_start_tls_clear_before_encrypted_after(reactor, certs, spin):
         tls = client_ctx(certs).wrap_socket(sock, server_hostname="localhost")
         tls.sendall(b"hello")
         result["reply"] = tls.recv(100)
+        tls.unwrap()    # answers the server's close_notify, which its close waits for
         tls.close()
 
     t = threading.Thread(target=run, daemon=True)
