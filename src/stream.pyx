@@ -12,9 +12,15 @@ cdef extern from "Python.h":
     char *bytes_data "PyBytes_AS_STRING"(PyObject *o)
     int resize_bytes "_PyBytes_Resize"(PyObject **o, Py_ssize_t size) except -1
     object steal_object "(PyObject *)"(PyObject *o)
+    PyObject *list_item "PyList_GET_ITEM"(object list, Py_ssize_t i)
     # PyList_SetSlice with NULL items deletes list[low:high] (Cython's declaration takes no NULL).
     int delete_list_slice "PyList_SetSlice"(object list, Py_ssize_t low, Py_ssize_t high,
                                             PyObject *none) except -1
+
+cdef extern from "recycle.h":
+    # See recycle.h: one spare bytes object, reused for the next read of its size.
+    void offer_bytes "fr_offer_bytes"(PyObject *o)
+    object bytes_copy "fr_bytes_copy"(const char *data, Py_ssize_t size)
 
 cdef extern from *:
     """
@@ -83,7 +89,7 @@ cdef class StreamTransport(Handle):
         spare_read_buffer = buf
         if n <= 0:
             return None
-        return PyBytes_FromStringAndSize(bytes_data(buf), n)
+        return bytes_copy(bytes_data(buf), n)
 
     cdef ssize_t send_some(self, iovec *vec, int count) except -2:
         """Send what the kernel takes of `count` buffers: the byte count, or -1 with errno set."""
@@ -176,6 +182,9 @@ cdef class StreamTransport(Handle):
         self.receiving = False
         if self.flush_queued:
             self.flush_before_poll()
+        # `data` is borrowed from the caller, which drops it on return: a count of 1 now means
+        # neither the protocol nor the write queue kept it (an echo's reply has been sent).
+        offer_bytes(<PyObject *>data)
         return 0
 
     cdef int read_eof(self) except -1:
@@ -321,6 +330,8 @@ cdef class StreamTransport(Handle):
         # delete_list_slice, not `del chunks[:head]`: Cython compiles the del into a slice object and
         # a subscript call, ~190 instructions of the ~2,900 a small echo message costs.
         if head == end:
+            # The last chunk sent, if the queue held its only reference, becomes the spare bytes.
+            offer_bytes(list_item(chunks, end - 1))
             delete_list_slice(chunks, 0, end, NULL)
             head = 0
         elif head >= COMPACT_QUEUE_AT and head * 2 >= end:
