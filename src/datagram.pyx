@@ -283,7 +283,7 @@ cdef class DatagramSocket(Handle):
                 self.loop.report("Protocol %r of a datagram port has no datagramReceived" % (protocol,))
                 return None
             for i in range(n):
-                data = PyBytes_FromStringAndSize(<char *>recv_iov[i].iov_base, recv_msgs[i].msg_len)
+                data = bytes_copy(<char *>recv_iov[i].iov_base, recv_msgs[i].msg_len)
                 if self.deliver_address:
                     address = self.peer_address(<sockaddr *>&recv_names[i],
                                                 recv_msgs[i].msg_hdr.msg_namelen)
@@ -292,6 +292,7 @@ cdef class DatagramSocket(Handle):
                     self.deliver(receive, data, None)
                 if self.fd < 0 or self.protocol is not protocol:
                     break   # the port was closed meanwhile: the rest is dropped, as the kernel would
+            data = None     # so a reply only the batch holds can become the spare (recycle.h)
         finally:
             self.batching = False
             if reply_count:
@@ -315,7 +316,7 @@ cdef class DatagramSocket(Handle):
             if got < 0:
                 self.read_error(errno)
                 return 0
-            data = PyBytes_FromStringAndSize(buf, got)
+            data = bytes_copy(buf, got)
         finally:
             free(buf)
         if self.protocol is None:
@@ -337,6 +338,8 @@ cdef class DatagramSocket(Handle):
                 receive(data)
         except Exception:
             self.loop.report("Unhandled Error in datagramReceived of %r" % (self.protocol,))
+        # Borrowed from the caller, which drops it next: see recycle.h.
+        offer_bytes(<PyObject *>data)
         return 0
 
     cdef int read_error(self, int err) except -1:
@@ -615,6 +618,8 @@ cdef class DatagramSocket(Handle):
                 i += 1
         finally:
             for k in range(total):
+                if reply_data[k] != NULL:
+                    offer_bytes(reply_data[k])  # a reply nobody else holds: see recycle.h
                 Py_XDECREF(reply_data[k])
                 reply_data[k] = NULL
             reply_count = 0

@@ -12,7 +12,7 @@ import tempfile
 import pytest
 
 from conftest import run_until
-from fastreactor.protocol import Factory, Protocol
+from fastreactor.protocol import DatagramProtocol, Factory, Protocol
 
 SIZE = 1024
 MESSAGES = 200
@@ -141,3 +141,54 @@ def test_dict_keys_stay_what_they_were(reactor, kind):
     assert len(server.keys) == MESSAGES
     for i in range(MESSAGES):
         assert server.keys[message(i)] == (i + 1) * SIZE
+
+
+class DatagramHashingEcho(DatagramProtocol):
+    """Echoes each datagram after hashing it; keeps nothing."""
+
+    def __init__(self):
+        self.received = 0
+        self.stale = []
+
+    def datagramReceived(self, data, addr):
+        self.received += len(data)
+        if hash(data) != hash(bytes(bytearray(data))):
+            self.stale.append(self.received)
+        self.transport.write(data, addr)
+
+
+class DatagramKeeper(DatagramProtocol):
+    """Keeps every datagram and a copy of it; echoes it too (the reply batch lets go of it)."""
+
+    def __init__(self):
+        self.received = 0
+        self.kept = []
+
+    def datagramReceived(self, data, addr):
+        self.received += len(data)
+        self.kept.append((data, bytes(bytearray(data))))
+        self.transport.write(data, addr)
+
+
+def datagram_lockstep(reactor, protocol):
+    port = reactor.listenUDP(0, protocol, interface="127.0.0.1")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+        peer.settimeout(10)
+        for i in range(MESSAGES):
+            peer.sendto(message(i), ("127.0.0.1", port.getHost().port))
+            run_until(reactor, lambda: protocol.received >= (i + 1) * SIZE)
+            assert peer.recv(SIZE + 1) == message(i)
+    port.stopListening()
+
+
+def test_a_reused_datagram_has_the_hash_of_its_new_contents(reactor):
+    protocol = DatagramHashingEcho()
+    datagram_lockstep(reactor, protocol)
+    assert protocol.stale == []
+
+
+def test_datagrams_the_protocol_keeps_never_change(reactor):
+    protocol = DatagramKeeper()
+    datagram_lockstep(reactor, protocol)
+    assert [bytes(d) for d, _ in protocol.kept] == [copy for _, copy in protocol.kept]
+    assert [copy for _, copy in protocol.kept] == [message(i) for i in range(MESSAGES)]
