@@ -17,6 +17,9 @@ cdef extern from "Python.h":
     int delete_list_slice "PyList_SetSlice"(object list, Py_ssize_t low, Py_ssize_t high,
                                             PyObject *none) except -1
 
+cdef extern from "queue_list.h":
+    int clear_keeping_room "fr_list_clear_keeping_room"(object list) except -1
+
 cdef extern from "recycle.h":
     # See recycle.h: one spare bytes object, reused for the next read of its size.
     void offer_bytes "fr_offer_bytes"(PyObject *o)
@@ -332,7 +335,7 @@ cdef class StreamTransport(Handle):
         if head == end:
             # The last chunk sent, if the queue held its only reference, becomes the spare bytes.
             offer_bytes(list_item(chunks, end - 1))
-            delete_list_slice(chunks, 0, end, NULL)
+            clear_keeping_room(chunks)
             head = 0
         elif head >= COMPACT_QUEUE_AT and head * 2 >= end:
             delete_list_slice(chunks, 0, head, NULL)
