@@ -10,22 +10,11 @@ import time
 
 import pytest
 
-import fastreactor.protocol
 from fastreactor import _core
+from test_accept_errors import Counting
 from test_tcp_transport import DescriptorExhaustion
 
 RETRY_WAIT = 0.6    # seconds: several times the retry delay (0.1 s), for a loaded machine
-
-
-class Counting(fastreactor.protocol.Factory):
-    """Counts the connections it is asked to build."""
-
-    def __init__(self):
-        self.built = 0
-
-    def buildProtocol(self, addr):
-        self.built += 1
-        return fastreactor.protocol.Protocol()
 
 
 def iterate_for(reactor, seconds):
