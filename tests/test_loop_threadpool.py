@@ -1,13 +1,7 @@
 """callInThread, the reactor's thread pool (getThreadPool, suggestThreadPoolSize) and its shutdown."""
 import threading
 
-
-def run_with_guard(reactor, timeout=20.0):
-    """Run `reactor` (no signal handlers); fail if it had to be crashed after `timeout` seconds."""
-    guard = reactor.callLater(timeout, reactor.crash)
-    reactor.run(installSignalHandlers=False)
-    assert guard.active(), "the reactor did not stop within %ss" % timeout
-    guard.cancel()
+from guarded_run import run_with_guard
 
 
 class ConcurrencyMeter:
