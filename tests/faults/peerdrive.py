@@ -40,16 +40,25 @@ def idle_and_loaded(active, load):
     """The pingpong client `active`'s echo latency idle (the better of two runs after a warm-up),
     then with `load()` called and running (the best of up to three runs, stopping at one within
     2x of idle: other programs on this machine only ever add delay). Returns (idle, best loaded,
-    every loaded run)."""
+    every loaded run, what `load()` returned)."""
     measure(active, count=300)                       # warm-up
     base = min((measure(active) for _ in range(2)), key=lambda m: m["median"])
-    load()
+    load_result = load()
     loaded = []
     for _ in range(3):
         loaded.append(measure(active))
         if loaded[-1]["median"] <= 2 * base["median"]:
             break
-    return base, min(loaded, key=lambda m: m["median"]), loaded
+    return base, min(loaded, key=lambda m: m["median"]), loaded, load_result
+
+
+def start_tricklers(start, count, connect_timeout):
+    """`start()` starts a trickle_clients peer of `count` clients; wait (up to `connect_timeout`
+    seconds) until every one is connected and they trickle. Returns the peer."""
+    trickler = start()
+    assert trickler.expect("connected", timeout=connect_timeout)["count"] == count
+    trickler.expect("trickling", timeout=20)
+    return trickler
 
 
 def assert_writer_held(first, second):

@@ -10,7 +10,7 @@ import pytest
 
 from faultnet import (NATIVE, SERVER_IP, TLS_SUFFIX, TWISTED, TWISTED_FACE, face_env,
                       native_on_every_poller)
-from peerdrive import assert_writer_held, idle_and_loaded, stats
+from peerdrive import assert_writer_held, idle_and_loaded, start_tricklers, stats
 
 pytestmark = pytest.mark.faults
 
@@ -25,18 +25,11 @@ def test_trickling_clients_do_not_slow_an_active_one(link, face):
     active = link.spawn(link.client_ns, "pingpong_client.py", SERVER_IP, port, name="active",
                         cpu=1)
     active.expect("connected", timeout=20)
-    tricklers = []
-
-    def load():
-        trickler = link.spawn(link.client_ns, "trickle_clients.py", SERVER_IP, port, TRICKLERS,
-                              name="trickler", cpu=1)
-        assert trickler.expect("connected", timeout=90)["count"] == TRICKLERS
-        trickler.expect("trickling", timeout=20)
-        tricklers.append(trickler)
-
-    base, best, loaded = idle_and_loaded(active, load)
+    base, best, loaded, trickler = idle_and_loaded(active, lambda: start_tricklers(
+        lambda: link.spawn(link.client_ns, "trickle_clients.py", SERVER_IP, port, TRICKLERS,
+                           name="trickler", cpu=1), TRICKLERS, connect_timeout=90))
     served = stats(server)
-    trickled = stats(tricklers[0])
+    trickled = stats(trickler)
     print("echo median %.0f us idle, %.0f us with %d trickling clients (tries: %s); server %s; "
           "trickled %s" % (base["median"] * 1e6, best["median"] * 1e6, TRICKLERS,
                            ["%.0f" % (m["median"] * 1e6) for m in loaded], served, trickled))

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from faultnet import TWISTED, TWISTED_FACE, native_on_every_poller
-from peerdrive import assert_writer_held, do, idle_and_loaded, on_oracle, stats
+from peerdrive import assert_writer_held, do, idle_and_loaded, on_oracle, start_tricklers, stats
 
 pytestmark = pytest.mark.faults
 
@@ -62,17 +62,11 @@ def trickle(local, face):
     server.expect("listening", timeout=20)
     active = local.spawn("pingpong_client.py", path, 0, name="active", cpu=1)
     active.expect("connected", timeout=20)
-    tricklers = []
-
-    def load():
-        trickler = local.spawn("trickle_clients.py", path, 0, TRICKLERS, name="trickler", cpu=1)
-        assert trickler.expect("connected", timeout=60)["count"] == TRICKLERS
-        trickler.expect("trickling", timeout=20)
-        tricklers.append(trickler)
-
-    base, best, loaded = idle_and_loaded(active, load)
+    base, best, loaded, trickler = idle_and_loaded(active, lambda: start_tricklers(
+        lambda: local.spawn("trickle_clients.py", path, 0, TRICKLERS, name="trickler", cpu=1),
+        TRICKLERS, connect_timeout=60))
     served = stats(server)
-    trickled = stats(tricklers[0])
+    trickled = stats(trickler)
     print("%s: echo median %.0f us idle, %.0f us with %d trickling UNIX clients (tries: %s); "
           "server %s; trickled %s" % (face, base["median"] * 1e6, best["median"] * 1e6, TRICKLERS,
                                       ["%.0f" % (m["median"] * 1e6) for m in loaded], served,
