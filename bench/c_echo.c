@@ -11,36 +11,18 @@
  * while the buffer is not empty).  RLIMIT_NOFILE is raised to the hard limit.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
+
+#include "echo_common.h"
 
 #define READ_SIZE 65536
 
-struct client {
-    char *buf;      /* unsent bytes */
-    size_t len;     /* bytes in buf */
-    size_t cap;
-};
-
-static struct client *clients;
+static struct outbuf *clients;     /* each connection's unsent bytes, by descriptor */
 static int max_fds;
 static char rbuf[READ_SIZE];
-
-static void die(const char *what) {
-    perror(what);
-    exit(2);
-}
 
 static void drop(int fd) {
     free(clients[fd].buf);
@@ -53,24 +35,9 @@ static void set_events(int ep, int fd, uint32_t events) {
     epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
-/* Append data to the client's buffer. */
-static int buffer(struct client *c, const char *data, size_t n) {
-    if (c->len + n > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        while (cap < c->len + n) cap *= 2;
-        char *b = realloc(c->buf, cap);
-        if (!b) return -1;
-        c->buf = b;
-        c->cap = cap;
-    }
-    memcpy(c->buf + c->len, data, n);
-    c->len += n;
-    return 0;
-}
-
 /* Echo: write at once if nothing is buffered, buffer whatever the kernel did not take. */
 static int echo(int ep, int fd, const char *data, size_t n) {
-    struct client *c = &clients[fd];
+    struct outbuf *c = &clients[fd];
     if (c->len == 0) {
         ssize_t w = write(fd, data, n);
         if (w < 0) {
@@ -80,20 +47,19 @@ static int echo(int ep, int fd, const char *data, size_t n) {
         if ((size_t)w == n) return 0;
         data += w;
         n -= (size_t)w;
-        if (buffer(c, data, n) < 0) return -1;
+        if (outbuf_append(c, data, n) < 0) return -1;
         set_events(ep, fd, EPOLLIN | EPOLLOUT);
         return 0;
     }
-    return buffer(c, data, n);
+    return outbuf_append(c, data, n);
 }
 
 static int flush(int ep, int fd) {
-    struct client *c = &clients[fd];
+    struct outbuf *c = &clients[fd];
     while (c->len) {
         ssize_t w = write(fd, c->buf, c->len);
         if (w < 0) return errno == EAGAIN ? 0 : -1;
-        memmove(c->buf, c->buf + w, c->len - (size_t)w);
-        c->len -= (size_t)w;
+        outbuf_consume(c, (size_t)w);
     }
     set_events(ep, fd, EPOLLIN);
     return 0;
@@ -102,13 +68,7 @@ static int flush(int ep, int fd) {
 int main(int argc, char **argv) {
     int port = argc > 1 && strncmp(argv[1], "unix:", 5) ? atoi(argv[1]) : 0;
     signal(SIGPIPE, SIG_IGN);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    getrlimit(RLIMIT_NOFILE, &rl);
-    max_fds = (int)(rl.rlim_cur > 1000000 ? 1000000 : rl.rlim_cur) + 16;
+    max_fds = raise_nofile();
     clients = calloc((size_t)max_fds, sizeof *clients);
     if (!clients) die("calloc");
 
@@ -122,21 +82,11 @@ int main(int argc, char **argv) {
         ls = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (ls < 0) die("socket");
         if (bind(ls, (struct sockaddr *)&un, sizeof un) < 0) die("bind");
-        if (listen(ls, 1024) < 0) die("listen");
-        printf("PORT 0 PID %d\n", (int)getpid());
+        if (listen(ls, ECHO_BACKLOG) < 0) die("listen");
+        announce(0);
     } else {
-        ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (ls < 0) die("socket");
-        setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-        if (bind(ls, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind");
-        if (listen(ls, 1024) < 0) die("listen");
-        socklen_t alen = sizeof addr;
-        getsockname(ls, (struct sockaddr *)&addr, &alen);
-        printf("PORT %d PID %d\n", ntohs(addr.sin_port), (int)getpid());
+        ls = listen_tcp_loopback(port);
     }
-    fflush(stdout);
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) die("epoll_create1");

@@ -1,4 +1,6 @@
-"""Build the suite's C programs (loadgen, c_echo) into bench/bin/ with the system compiler."""
+"""Build the suite's C programs (loadgen, c_echo, c_udp_echo; uring_echo on demand) into bench/bin/
+with the system compiler."""
+import glob
 import os
 import shutil
 import subprocess
@@ -21,10 +23,12 @@ def compiler():
 
 
 def build(name):
-    """Path of bench/bin/NAME, compiled from bench/NAME.c if missing or older than its source."""
+    """Path of bench/bin/NAME, compiled from bench/NAME.c if missing or older than its source or
+    than a header of bench/ (echo_common.h: the programs include their headers from there)."""
     src = os.path.join(HERE, name + ".c")
     out = os.path.join(BIN, name)
-    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(src):
+    sources = [src] + glob.glob(os.path.join(HERE, "*.h"))
+    if os.path.exists(out) and os.path.getmtime(out) >= max(map(os.path.getmtime, sources)):
         return out
     os.makedirs(BIN, exist_ok=True)
     tmp = out + ".tmp%d" % os.getpid()

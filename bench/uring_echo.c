@@ -23,22 +23,14 @@
  * request can still refer to a descriptor that was closed and reused.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <linux/io_uring.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <unistd.h>
+
+#include "echo_common.h"
 
 #define RING_ENTRIES 4096
 #define CQ_ENTRIES 16384
@@ -50,8 +42,8 @@ enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
 #define UD(op, fd) (((uint64_t)(op) << 32) | (uint32_t)(fd))
 
 struct client {
-    char *out;       /* bytes to send; [0, inflight) are in the kernel's hands */
-    size_t len, cap, inflight;
+    struct outbuf out;   /* bytes to send; [0, inflight) are in the kernel's hands */
+    size_t inflight;
     int recv_done;   /* the multishot recv ended for good */
     int open;
 };
@@ -69,11 +61,6 @@ static struct io_uring_buf_ring *br;
 static char *bufs;
 static unsigned short br_tail;
 static int listen_fd;
-
-static void die(const char *what) {
-    perror(what);
-    exit(2);
-}
 
 static int sys_setup(unsigned entries, struct io_uring_params *p) {
     return (int)syscall(__NR_io_uring_setup, entries, p);
@@ -140,11 +127,11 @@ static void start_send(int fd) {
     struct io_uring_sqe *s = get_sqe();
     s->opcode = IORING_OP_SEND;
     s->fd = fd;
-    s->addr = (uint64_t)(uintptr_t)c->out;
-    s->len = (unsigned)c->len;
+    s->addr = (uint64_t)(uintptr_t)c->out.buf;
+    s->len = (unsigned)c->out.len;
     s->msg_flags = MSG_NOSIGNAL;
     s->user_data = UD(OP_SEND, fd);
-    c->inflight = c->len;
+    c->inflight = c->out.len;
 }
 
 static void recycle(unsigned short bid) {
@@ -160,22 +147,9 @@ static void maybe_close(int fd) {
     struct client *c = &clients[fd];
     if (c->open && c->recv_done && c->inflight == 0) {
         close(fd);
-        free(c->out);
+        free(c->out.buf);
         memset(c, 0, sizeof *c);
     }
-}
-
-static void append(struct client *c, const char *data, size_t n) {
-    if (c->len + n > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        while (cap < c->len + n) cap *= 2;
-        char *b = realloc(c->out, cap);
-        if (!b) die("realloc");
-        c->out = b;
-        c->cap = cap;
-    }
-    memcpy(c->out + c->len, data, n);
-    c->len += n;
 }
 
 static void on_cqe(struct io_uring_cqe *cqe) {
@@ -201,7 +175,7 @@ static void on_cqe(struct io_uring_cqe *cqe) {
     if (op == OP_RECV) {
         if (res > 0) {
             unsigned short bid = (unsigned short)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
-            append(c, bufs + (size_t)bid * BUF_SIZE, (size_t)res);
+            if (outbuf_append(&c->out, bufs + (size_t)bid * BUF_SIZE, (size_t)res) < 0) die("realloc");
             recycle(bid);
             if (c->inflight == 0) start_send(fd);
             if (!(cqe->flags & IORING_CQE_F_MORE)) arm_recv(fd);
@@ -215,29 +189,22 @@ static void on_cqe(struct io_uring_cqe *cqe) {
     }
     /* OP_SEND */
     if (res < 0) {
-        c->len = c->inflight = 0;
+        c->out.len = c->inflight = 0;
         shutdown(fd, SHUT_RDWR); /* ends the multishot recv, which then closes */
         maybe_close(fd);
         return;
     }
-    memmove(c->out, c->out + res, c->len - (size_t)res);
-    c->len -= (size_t)res;
+    outbuf_consume(&c->out, (size_t)res);
     c->inflight = 0;
-    if (c->len && !c->recv_done) start_send(fd);
-    else if (c->len == 0) maybe_close(fd);
-    else { c->len = 0; maybe_close(fd); }
+    if (c->out.len && !c->recv_done) start_send(fd);
+    else if (c->out.len == 0) maybe_close(fd);
+    else { c->out.len = 0; maybe_close(fd); }
 }
 
 int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 0;
     signal(SIGPIPE, SIG_IGN);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    getrlimit(RLIMIT_NOFILE, &rl);
-    max_fds = (int)(rl.rlim_cur > 1000000 ? 1000000 : rl.rlim_cur) + 16;
+    max_fds = raise_nofile();
     clients = calloc((size_t)max_fds, sizeof *clients);
     if (!clients) die("calloc");
 
@@ -298,18 +265,7 @@ int main(int argc, char **argv) {
     br_tail = 0;
     for (unsigned i = 0; i < BUF_COUNT; i++) recycle((unsigned short)i);
 
-    listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listen_fd < 0) die("socket");
-    int one = 1;
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-    if (bind(listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0) die("bind");
-    if (listen(listen_fd, 1024) < 0) die("listen");
-    socklen_t alen = sizeof addr;
-    getsockname(listen_fd, (struct sockaddr *)&addr, &alen);
-    printf("PORT %d PID %d\n", ntohs(addr.sin_port), (int)getpid());
-    fflush(stdout);
+    listen_fd = listen_tcp_loopback(port);
 
     arm_accept();
     for (;;) {

@@ -9,7 +9,7 @@ from fastreactor._contract import check_api
 from fastreactor._events import ThreePhaseEvent
 from fastreactor._signals import SignalHandling
 from fastreactor._stream import adopt_stream_socket, connection_address, require_methods
-from fastreactor.tcp import STREAM_FAMILIES, Connector, Port, check_port_number
+from fastreactor.tcp import STREAM_FAMILIES, Connector, Port, check_port_number, connect_destination
 
 CLIENT_FACTORY_METHODS = ("doStart", "doStop", "startedConnecting", "buildProtocol",
                           "clientConnectionFailed", "clientConnectionLost")
@@ -264,17 +264,7 @@ class ReactorMixin:
     def connectTCP(self, host, port, factory, timeout=30, bindAddress=None):
         """Connect to `host`:`port` (a hostname is resolved off the loop) with `factory`; returns
         the connector. The outcome reaches the factory (see fastreactor.protocol.ClientFactory)."""
-        if isinstance(port, str):
-            try:
-                port = socket.getservbyname(port, "tcp")
-            except OSError as e:
-                raise self._api.ServiceNameUnknownError(string="%s (%r)" % (e, port)) from None
-        check_port_number(port, "connectTCP")
-        if not isinstance(host, str):
-            if isinstance(host, bytes):
-                host = host.decode("ascii")
-            else:
-                raise TypeError("host must be a str, not %s" % (type(host).__name__,))
+        host, port = connect_destination(self._api, host, port, "connectTCP")
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
             raise ValueError("timeout must be None or a number >= 0, not %r" % (timeout,))
         require_methods(factory, CLIENT_FACTORY_METHODS, "connectTCP")

@@ -1,11 +1,10 @@
 """IReactorSSL for the native face: listenSSL and connectSSL with an `ssl.SSLContext`, on the
 compiled TLS record layer (`_core.TLSLayer`, attached to a `_core.TCPConnection`; any live TCP
 connection can also `transport.startTLS(context)`)."""
-import socket
 import ssl
 
 from fastreactor._stream import require_methods
-from fastreactor.tcp import Connector, check_port_number
+from fastreactor.tcp import Connector, check_port_number, connect_destination
 
 __all__ = ["TLSReactorMixin", "TLSConnector"]
 
@@ -104,16 +103,7 @@ class TLSReactorMixin:
         A failed handshake or verification reaches connectionLost and clientConnectionLost
         with the ssl.SSLError. Returns the connector."""
         context = checked_context(contextFactory, "connectSSL")
-        if isinstance(port, str):
-            try:
-                port = socket.getservbyname(port, "tcp")
-            except OSError as e:
-                raise self._api.ServiceNameUnknownError(string="%s (%r)" % (e, port)) from None
-        check_port_number(port, "connectSSL")
-        if isinstance(host, bytes):
-            host = host.decode("ascii")
-        if not isinstance(host, str):
-            raise TypeError("host must be a str, not %s" % (type(host).__name__,))
+        host, port = connect_destination(self._api, host, port, "connectSSL")
         timeout = checked_timeout(timeout, "timeout")
         hs_timeout = checked_timeout(handshakeTimeout, "handshakeTimeout")
         require_methods(factory, _CLIENT_FACTORY_METHODS, "connectSSL")

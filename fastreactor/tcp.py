@@ -13,7 +13,8 @@ from fastreactor._stream import Connector as StreamConnector
 from fastreactor._stream import ListeningPort, adopt_stream_socket, require_methods
 
 __all__ = ["Port", "Connector", "Connecting", "isIPAddress", "isIPv6Address",
-           "adopt_stream_socket", "require_methods", "check_port_number", "socket_address"]
+           "adopt_stream_socket", "require_methods", "check_port_number", "connect_destination",
+           "socket_address"]
 
 STREAM_FAMILIES = (socket.AF_INET, socket.AF_INET6)
 """The address families of TCP sockets (adoptStreamPort/adoptStreamConnection also take
@@ -47,6 +48,24 @@ def check_port_number(port, what):
     if not 0 <= port <= 65535:
         raise ValueError("%s port must be in 0..65535, not %d" % (what, port))
     return port
+
+
+def connect_destination(api, host, port, what):
+    """The (host, port) a connect call (`what`: "connectTCP", "connectSSL") goes to: a service
+    name for `port` ("http") looked up as TCP's (ServiceNameUnknownError of the face `api` if
+    unknown), then checked as check_port_number does; `host` a str (bytes decoded as ASCII),
+    else TypeError."""
+    if isinstance(port, str):
+        try:
+            port = socket.getservbyname(port, "tcp")
+        except OSError as e:
+            raise api.ServiceNameUnknownError(string="%s (%r)" % (e, port)) from None
+    check_port_number(port, what)
+    if isinstance(host, bytes):
+        host = host.decode("ascii")
+    if not isinstance(host, str):
+        raise TypeError("host must be a str, not %s" % (type(host).__name__,))
+    return host, port
 
 
 def socket_address(api, sockaddr):

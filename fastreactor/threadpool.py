@@ -8,6 +8,14 @@ _STOP = object()
 _RETIRE = object()      # wakes an idle worker so it can leave if the pool has more than `max`
 
 
+def _check_bounds(minthreads, maxthreads):
+    """ValueError unless 0 <= `minthreads` <= `maxthreads` (the messages of Twisted's ThreadPool assertions)."""
+    if minthreads < 0:
+        raise ValueError("minimum is negative")
+    if minthreads > maxthreads:
+        raise ValueError("minimum is greater than maximum")
+
+
 class ThreadPool:
     """Runs callables in at most `maxthreads` worker threads, started on demand.
 
@@ -16,10 +24,7 @@ class ThreadPool:
     """
 
     def __init__(self, minthreads=0, maxthreads=10, name=None):
-        if minthreads < 0:
-            raise ValueError("minimum is negative")
-        if minthreads > maxthreads:
-            raise ValueError("minimum is greater than maximum")
+        _check_bounds(minthreads, maxthreads)
         self.min = minthreads
         self.max = maxthreads
         self.name = name
@@ -115,10 +120,7 @@ class ThreadPool:
             minthreads = self.min
         if maxthreads is None:
             maxthreads = self.max
-        if minthreads < 0:
-            raise ValueError("minimum is negative")
-        if minthreads > maxthreads:
-            raise ValueError("minimum is greater than maximum")
+        _check_bounds(minthreads, maxthreads)
         self.min = minthreads
         self.max = maxthreads
         if not self.started:

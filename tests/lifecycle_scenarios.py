@@ -1,97 +1,17 @@
 """Connection-lifecycle scenarios shared by every stream kind's differential test
 (tests/test_tcp_lifecycle.py, tests/test_unix_lifecycle.py): traced factories and protocols,
 the comparison with Twisted's epoll reactor, and the scenarios that only differ by how a kind
-listens and connects (a `StreamKind` subclass says that; its `scenarios()` are the shared ones)."""
-from faces import Boom, by_actor as split_by_actor, native_face, reason_name, twisted_face
+listens and connects (a `StreamKind` subclass says that; its `scenarios()` are the shared ones).
+The traced classes themselves are recording.py's `recording_classes`, re-exported here."""
+from differential import compare as compare_per_actor
+from faces import Boom, by_actor as split_by_actor, native_face, reason_name
+from recording import recording_classes
 from tracing import run_traced
+
+__all__ = ["StreamKind", "actor", "by_actor", "compare", "fast_face", "recording_classes"]
 
 # A native-face fastreactor on `poller`: what the lifecycle tests compare with Twisted.
 fast_face = native_face
-
-
-def recording_classes(face, trace, on=None):
-    """A ClientFactory/Protocol pair (and a server pair) whose every callback is traced.
-
-    `on` maps a callback name ("client.connectionMade", ...) to an action(obj, *args) run after
-    tracing it.
-    """
-    on = on or {}
-    P = face.protocol
-
-    def hook(name, obj, *args):
-        action = on.get(name)
-        if action is not None:
-            action(obj, *args)
-
-    counter = {"client": 0, "server": 0}
-
-    def make_protocol(side):
-        class Recorded(P.Protocol):
-            def __init__(self):
-                # Server connections are independent actors: tag them so traces can be compared
-                # per connection (the interleaving of two connections is not part of the contract).
-                self.tag = side if side == "client" else "%s#%d" % (side, counter[side])
-                counter[side] += 1
-
-            def makeConnection(self, transport):
-                trace.append(self.tag + ".makeConnection")
-                P.Protocol.makeConnection(self, transport)
-
-            def connectionMade(self):
-                trace.append(self.tag + ".connectionMade")
-                hook(side + ".connectionMade", self)
-
-            def dataReceived(self, data):
-                trace.append((self.tag + ".dataReceived", data))
-                hook(side + ".dataReceived", self, data)
-
-            def connectionLost(self, reason):
-                trace.append((self.tag + ".connectionLost", reason_name(reason)))
-                hook(side + ".connectionLost", self, reason)
-
-        return Recorded
-
-    def make_factory(side, base):
-        class RecordedFactory(base):
-            protocol = make_protocol(side)
-            noisy = False
-
-            def doStart(self):
-                trace.append(side + "F.doStart")
-                base.doStart(self)
-
-            def doStop(self):
-                trace.append(side + "F.doStop")
-                base.doStop(self)
-
-            def startFactory(self):
-                trace.append(side + "F.startFactory")
-
-            def stopFactory(self):
-                trace.append(side + "F.stopFactory")
-                hook(side + "F.stopFactory", self)
-
-            def buildProtocol(self, addr):
-                trace.append((side + "F.buildProtocol", type(addr).__name__))
-                action = on.get(side + "F.buildProtocol")
-                if action is not None:
-                    return action(self, addr)
-                return base.buildProtocol(self, addr)
-
-            def startedConnecting(self, connector):
-                trace.append(side + "F.startedConnecting")
-
-            def clientConnectionFailed(self, connector, reason):
-                trace.append((side + "F.clientConnectionFailed", reason_name(reason)))
-                hook(side + "F.clientConnectionFailed", self, connector, reason)
-
-            def clientConnectionLost(self, connector, reason):
-                trace.append((side + "F.clientConnectionLost", reason_name(reason)))
-                hook(side + "F.clientConnectionLost", self, connector, reason)
-
-        return RecordedFactory
-
-    return make_factory("client", P.ClientFactory), make_factory("server", P.Factory)
 
 
 def actor(entry):
@@ -111,12 +31,8 @@ def by_actor(trace):
 
 def compare(scenario, poller, timeout=5.0, face=None):
     """Run on Twisted and on `face` (default the native face on `poller`); each actor's sequence
-    must be identical (and so must the set of actors). Returns fastreactor's trace."""
-    expected = run_traced(twisted_face(), scenario, timeout)
-    actual = run_traced(face or fast_face(poller), scenario, timeout)
-    assert "TIMEOUT" not in expected, expected
-    assert by_actor(actual) == by_actor(expected)
-    return actual
+    (see `actor`) must be identical (and so must the set of actors). Returns fastreactor's trace."""
+    return compare_per_actor(scenario, face or fast_face(poller), actor, timeout)
 
 
 class StreamKind:

@@ -4,28 +4,19 @@ When accept() fails with EMFILE and no reserve descriptor is held, the port stop
 socket and a timer resumes it ACCEPT_RETRY_DELAY later (tests/test_tcp_transport.py). The user may
 pause the port meanwhile (stopReading(), or removeReader() through IReactorFDSet): the timer must
 then not resume it, and a resume by the user must stand whatever the timer does."""
+import functools
 import logging
 import socket
 import time
 
 import pytest
 
-import fastreactor.protocol
+import conftest
 from fastreactor import _core
+from test_accept_errors import Counting
 from test_tcp_transport import DescriptorExhaustion
 
 RETRY_WAIT = 0.6    # seconds: several times the retry delay (0.1 s), for a loaded machine
-
-
-class Counting(fastreactor.protocol.Factory):
-    """Counts the connections it is asked to build."""
-
-    def __init__(self):
-        self.built = 0
-
-    def buildProtocol(self, addr):
-        self.built += 1
-        return fastreactor.protocol.Protocol()
 
 
 def iterate_for(reactor, seconds):
@@ -34,11 +25,7 @@ def iterate_for(reactor, seconds):
         reactor.iterate(0.01)
 
 
-def run_until(reactor, condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met within %ss" % timeout
-        reactor.iterate(0.01)
+run_until = functools.partial(conftest.run_until, timeout=5.0)
 
 
 @pytest.fixture

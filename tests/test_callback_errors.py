@@ -12,8 +12,9 @@ import socket
 
 import pytest
 
-from faces import Boom, native_face, reason_name, twisted_face, twisted_face_on_fastreactor
+from faces import Boom, native_face, twisted_face, twisted_face_on_fastreactor
 from faces import by_actor as split_by_actor
+from recording import recording_classes
 from tracing import run_traced
 
 pytest.importorskip("twisted.internet.protocol")
@@ -24,86 +25,48 @@ SETTLE = 0.1         # seconds between closing the first connection's peer and t
 
 
 def traced_classes(face, trace, raise_at):
-    """A ClientFactory and a Factory whose every callback is traced; the callback named
+    """A ClientFactory and a Factory whose every callback is traced (recording.py's, with client
+    connections numbered and startFactory/stopFactory not traced); the callback named
     `raise_at` ("clientF.buildProtocol", "server.connectionMade", ...) raises Boom the first time
     it runs, or returns None for "clientF.buildProtocol=None"/"serverF.buildProtocol=None".
     Later connections behave: a server echoes what it receives, a client writes b"second" once
     the returned `phase["second"]` is set."""
     P = face.protocol
     fired = []
-    counters = {"client": 0, "server": 0}
     phase = {"second": False}
 
-    def maybe_raise(name):
-        if name == raise_at and not fired:
-            fired.append(name)
-            raise Boom(name)
+    def raising(name, then=None):
+        """An action: Boom if `name` is the callback to raise in (the first time), then `then`."""
+        def action(obj, *args):
+            if name == raise_at and not fired:
+                fired.append(name)
+                raise Boom(name)
+            if then is not None:
+                return then(obj, *args)
+        return action
 
-    def make_protocol(side):
-        class Traced(P.Protocol):
-            def __init__(self):
-                self.tag = "%s#%d" % (side, counters[side])
-                counters[side] += 1
+    def building(side, base):
+        def build(factory, addr):
+            if raise_at == side + "F.buildProtocol=None" and not fired:
+                fired.append(raise_at)
+                return None
+            return raising(side + "F.buildProtocol", base.buildProtocol)(factory, addr)
+        return build
 
-            def makeConnection(self, transport):
-                trace.append(self.tag + ".makeConnection")
-                maybe_raise(side + ".makeConnection")
-                P.Protocol.makeConnection(self, transport)
-
-            def connectionMade(self):
-                trace.append(self.tag + ".connectionMade")
-                maybe_raise(side + ".connectionMade")
-                if side == "client" and phase["second"]:
-                    self.transport.write(b"second")
-
-            def dataReceived(self, data):
-                trace.append((self.tag + ".dataReceived", data))
-                maybe_raise(side + ".dataReceived")
-                if side == "server":
-                    self.transport.write(data)
-
-            def connectionLost(self, reason):
-                trace.append((self.tag + ".connectionLost", reason_name(reason)))
-                maybe_raise(side + ".connectionLost")
-
-        return Traced
-
-    def make_factory(side, base):
-        class TracedFactory(base):
-            protocol = make_protocol(side)
-            noisy = False
-
-            def doStart(self):
-                trace.append(side + "F.doStart")
-                base.doStart(self)
-
-            def doStop(self):
-                trace.append(side + "F.doStop")
-                base.doStop(self)
-
-            def buildProtocol(self, addr):
-                trace.append((side + "F.buildProtocol", type(addr).__name__))
-                if raise_at == side + "F.buildProtocol=None" and not fired:
-                    fired.append(raise_at)
-                    return None
-                maybe_raise(side + "F.buildProtocol")
-                return base.buildProtocol(self, addr)
-
-            def startedConnecting(self, connector):
-                trace.append(side + "F.startedConnecting")
-                maybe_raise(side + "F.startedConnecting")
-
-            def clientConnectionFailed(self, connector, reason):
-                trace.append((side + "F.clientConnectionFailed", reason_name(reason)))
-                maybe_raise(side + "F.clientConnectionFailed")
-
-            def clientConnectionLost(self, connector, reason):
-                trace.append((side + "F.clientConnectionLost", reason_name(reason)))
-                maybe_raise(side + "F.clientConnectionLost")
-
-        return TracedFactory
-
-    return make_factory("client", P.ClientFactory), make_factory("server", P.Factory), phase
+    on = {}
+    for side in ("client", "server"):
+        for callback in ("makeConnection", "connectionMade", "dataReceived", "connectionLost"):
+            on[side + "." + callback] = raising(side + "." + callback)
+        for callback in ("startedConnecting", "clientConnectionFailed", "clientConnectionLost"):
+            on[side + "F." + callback] = raising(side + "F." + callback)
+    on["clientF.buildProtocol"] = building("client", P.ClientFactory)
+    on["serverF.buildProtocol"] = building("server", P.Factory)
+    on["client.connectionMade"] = raising(
+        "client.connectionMade", lambda p: phase["second"] and p.transport.write(b"second"))
+    on["server.dataReceived"] = raising(
+        "server.dataReceived", lambda p, data: p.transport.write(data))
+    CF, SF = recording_classes(face, trace, on, number_clients=True, trace_start_stop=False)
+    return CF, SF, phase
 
 
 class RawPeer:

@@ -2,13 +2,7 @@
 logger and the loop keeps running."""
 import threading
 
-
-def run_with_guard(reactor, timeout=10.0):
-    """Run `reactor` (no signal handlers); fail if it had to be crashed after `timeout` seconds."""
-    guard = reactor.callLater(timeout, reactor.crash)
-    reactor.run(installSignalHandlers=False)
-    assert guard.active(), "the reactor did not stop within %ss" % timeout
-    guard.cancel()
+from guarded_run import run_with_guard
 
 
 def boom(message):
@@ -28,7 +22,7 @@ def test_an_exception_in_a_timer_is_logged_with_traceback_and_the_loop_goes_on(r
         reactor.callLater(0, boom, "timer boom")
         reactor.callLater(0.02, trace.append, "later timer")
         reactor.callLater(0.03, reactor.stop)
-        run_with_guard(reactor)
+        run_with_guard(reactor, 10.0)
     assert trace == ["later timer"]
     records = logged_errors(caplog)
     assert len(records) == 1
@@ -45,7 +39,7 @@ def test_an_exception_in_callFromThread_is_logged_and_the_loop_goes_on(reactor, 
 
     with caplog.at_level("ERROR", logger="fastreactor"):
         reactor.callWhenRunning(lambda: threading.Thread(target=from_thread).start())
-        run_with_guard(reactor)
+        run_with_guard(reactor, 10.0)
     assert trace == ["next thread call"]
     assert len(logged_errors(caplog)) == 1
     assert "thread boom" in caplog.text and "Traceback" in caplog.text
@@ -58,7 +52,7 @@ def test_an_exception_in_a_startup_trigger_is_logged_and_startup_completes(react
         reactor.addSystemEventTrigger("before", "startup", trace.append, "next before")
         reactor.callWhenRunning(trace.append, "running")
         reactor.callWhenRunning(reactor.stop)
-        run_with_guard(reactor)
+        run_with_guard(reactor, 10.0)
     assert trace == ["next before", "running"]
     assert len(logged_errors(caplog)) == 1
     assert "startup boom" in caplog.text
@@ -70,7 +64,7 @@ def test_an_exception_in_a_shutdown_trigger_is_logged_and_shutdown_completes(rea
         reactor.addSystemEventTrigger("during", "shutdown", boom, "shutdown boom")
         reactor.addSystemEventTrigger("after", "shutdown", trace.append, "after shutdown")
         reactor.callWhenRunning(reactor.stop)
-        run_with_guard(reactor)
+        run_with_guard(reactor, 10.0)
     assert trace == ["after shutdown"]
     assert len(logged_errors(caplog)) == 1
     assert "shutdown boom" in caplog.text

@@ -1,13 +1,7 @@
 """callInThread, the reactor's thread pool (getThreadPool, suggestThreadPoolSize) and its shutdown."""
 import threading
 
-
-def run_with_guard(reactor, timeout=20.0):
-    """Run `reactor` (no signal handlers); fail if it had to be crashed after `timeout` seconds."""
-    guard = reactor.callLater(timeout, reactor.crash)
-    reactor.run(installSignalHandlers=False)
-    assert guard.active(), "the reactor did not stop within %ss" % timeout
-    guard.cancel()
+from guarded_run import run_with_guard
 
 
 class ConcurrencyMeter:
@@ -132,3 +126,24 @@ def test_an_exception_in_a_pool_call_is_logged_and_the_pool_keeps_working(reacto
         run_with_guard(reactor)
     assert results == ["after"]
     assert "pool boom" in caplog.text and "ZeroDivisionError" in caplog.text
+
+
+def test_pool_bounds_are_checked_when_made_and_when_adjusted():
+    """0 <= minthreads <= maxthreads, in the constructor and in adjustPoolsize (a bad adjustment
+    leaves the bounds as they were); the messages are those of Twisted's ThreadPool assertions."""
+    import pytest
+
+    from fastreactor.threadpool import ThreadPool
+
+    with pytest.raises(ValueError, match="minimum is negative"):
+        ThreadPool(-1, 5)
+    with pytest.raises(ValueError, match="minimum is greater than maximum"):
+        ThreadPool(6, 5)
+    pool = ThreadPool(1, 5)
+    with pytest.raises(ValueError, match="minimum is negative"):
+        pool.adjustPoolsize(minthreads=-1)
+    with pytest.raises(ValueError, match="minimum is greater than maximum"):
+        pool.adjustPoolsize(maxthreads=0)
+    assert (pool.min, pool.max) == (1, 5)
+    pool.adjustPoolsize(2, 3)
+    assert (pool.min, pool.max) == (2, 3)

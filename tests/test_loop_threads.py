@@ -3,13 +3,7 @@ loop that sleeps with no timer at all."""
 import threading
 import time
 
-
-def run_with_guard(reactor, timeout=20.0):
-    """Run `reactor` (no signal handlers); fail if it had to be crashed after `timeout` seconds."""
-    guard = reactor.callLater(timeout, reactor.crash)
-    reactor.run(installSignalHandlers=False)
-    assert guard.active(), "the reactor did not stop within %ss" % timeout
-    guard.cancel()
+from guarded_run import run_with_guard
 
 
 def test_callFromThread_from_8_threads_x_10000_calls_all_run_in_per_thread_order(reactor):

@@ -4,7 +4,6 @@ import errno
 import gc
 import os
 import socket
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ from twisted.internet import epollreactor  # noqa: E402
 from twisted.internet.interfaces import IReactorSocket  # noqa: E402
 from zope.interface.verify import verifyObject  # noqa: E402
 
+from conftest import run_until  # noqa: E402
 from fastreactor.twisted import FastReactor  # noqa: E402
 
 FACES = ("native", "twisted")
@@ -66,15 +66,6 @@ def reactor(face):
     for p in list(r._ports):
         p.connectionLost(r._api.Failure(r._api.ConnectionDone()))
     r.close()
-
-
-def run_until(reactor, condition, timeout=10.0):
-    """Iterate `reactor` by hand until `condition()` is true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met within %ss" % timeout)
-        reactor.iterate(0.01)
 
 
 def open_fds():

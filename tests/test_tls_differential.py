@@ -14,29 +14,19 @@ from fastreactor import _core
 import fastreactor.protocol
 from fastreactor import ssl as fssl
 from tracing import run_traced
+from tls_oracle import client_options, epoll_reactor, server_options
 
-pytest.importorskip("cryptography", reason="test certificates are made with the cryptography package")
-pytest.importorskip("OpenSSL", reason="Twisted's TLS (the oracle) needs pyOpenSSL")
-pytest.importorskip("service_identity", reason="Twisted's optionsForClientTLS needs service_identity")
-from OpenSSL import SSL as OpenSSLSSL  # noqa: E402
-from twisted.internet import epollreactor  # noqa: E402
-from twisted.internet import protocol as twisted_protocol  # noqa: E402
-from twisted.internet import ssl as twisted_ssl  # noqa: E402
-from twisted.internet.interfaces import IHandshakeListener  # noqa: E402
-from twisted.protocols import tls as twisted_tls  # noqa: E402
-from zope.interface import implementer  # noqa: E402
+from OpenSSL import SSL as OpenSSLSSL
+from twisted.internet import protocol as twisted_protocol
+from twisted.internet.interfaces import IHandshakeListener
+from zope.interface import implementer
 
-from tls_certs import Certificates  # noqa: E402
+from tls_certs import Certificates
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     return Certificates(str(tmp_path_factory.mktemp("certs")))
-
-
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 class TwistedFace:
@@ -47,19 +37,13 @@ class TwistedFace:
         self.certs = certs
 
     def make_reactor(self):
-        reactor = epollreactor.EPollReactor()
-        # TLSMemoryBIOProtocol batches small writes with callLater(0) on the global reactor
-        # (_get_default_clock, patched by Twisted's own tests too): point it at this one.
-        twisted_tls._get_default_clock = lambda: reactor
-        return reactor
+        return epoll_reactor()
 
     def server_context(self, which="server"):
-        cert, key = getattr(self.certs, which)
-        return twisted_ssl.PrivateCertificate.loadPEM(_read(cert) + _read(key)).options()
+        return server_options(self.certs, which)
 
     def client_context(self, host="localhost"):
-        ca = twisted_ssl.Certificate.loadPEM(_read(self.certs.ca))
-        return twisted_ssl.optionsForClientTLS(host, trustRoot=ca)
+        return client_options(self.certs, host)
 
     def declare(self, cls):
         return implementer(IHandshakeListener)(cls)

@@ -27,19 +27,15 @@ from twisted.protocols import basic  # noqa: E402
 from twisted.web import resource, server  # noqa: E402
 
 import fastreactor  # noqa: E402
-from fastreactor.twisted import FastReactor  # noqa: E402
+from fast_twisted import fast_twisted_reactor  # noqa: E402
 
 from threaded_client import run_with_client  # noqa: E402
 
 
 @pytest.fixture(params=fastreactor.available_pollers())
 def reactor(request):
-    r = FastReactor(request.param)
-    yield r
-    r.disconnectAll()
-    for call in r.getDelayedCalls():
-        call.cancel()
-    r.close()
+    with fast_twisted_reactor(request.param) as r:
+        yield r
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,16 @@ poller); what each side sees (`transport.negotiatedProtocol` in handshakeComplet
 dataReceived) must be the same."""
 import pytest
 
-pytest.importorskip("OpenSSL", reason="Twisted's TLS needs pyOpenSSL (the test extra, twisted[tls])")
-pytest.importorskip("service_identity", reason="Twisted's optionsForClientTLS needs service_identity")
-pytest.importorskip("cryptography", reason="test certificates are made with the cryptography package")
+from tls_oracle import client_options, epoll_reactor, server_options
 
-from twisted.internet import epollreactor, protocol  # noqa: E402
-from twisted.internet import ssl as twisted_ssl  # noqa: E402
-from twisted.internet.interfaces import IHandshakeListener, IProtocolNegotiationFactory  # noqa: E402
-from twisted.protocols import tls as twisted_tls  # noqa: E402
-from zope.interface import implementer  # noqa: E402
+from twisted.internet import protocol
+from twisted.internet.interfaces import IHandshakeListener, IProtocolNegotiationFactory
+from zope.interface import implementer
 
-import fastreactor  # noqa: E402
-from fastreactor.twisted import FastReactor  # noqa: E402
-from tls_certs import Certificates  # noqa: E402
-from tracing import run_traced  # noqa: E402
+import fastreactor
+from fastreactor.twisted import FastReactor
+from tls_certs import Certificates
+from tracing import run_traced
 
 
 @pytest.fixture(scope="module")
@@ -26,21 +22,10 @@ def certs(tmp_path_factory):
     return Certificates(str(tmp_path_factory.mktemp("certs")))
 
 
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
 class Face:
     def __init__(self, name, make):
         self.name = name
-        self.make = make
-
-    def make_reactor(self):
-        reactor = self.make()
-        if isinstance(reactor, epollreactor.EPollReactor):
-            twisted_tls._get_default_clock = lambda: reactor    # its TLS batches writes on it
-        return reactor
+        self.make_reactor = make
 
 
 @implementer(IHandshakeListener)
@@ -89,13 +74,9 @@ def scenario_for(certs, server_offers, client_offers):
         client.noisy = False
         client.protocol = type("Client", (Recorder,), {"side": "client"})
         client.trace, client.lost = trace, lost
-        cert, key = certs.server
-        server_options = twisted_ssl.PrivateCertificate.loadPEM(_read(cert) + _read(key)).options()
-        ca = twisted_ssl.Certificate.loadPEM(_read(certs.ca))
-        client_options = twisted_ssl.optionsForClientTLS("localhost", trustRoot=ca,
-                                                         acceptableProtocols=client_offers)
-        port = reactor.listenSSL(0, server, server_options, interface="127.0.0.1")
-        reactor.connectSSL("127.0.0.1", port.getHost().port, client, client_options)
+        port = reactor.listenSSL(0, server, server_options(certs), interface="127.0.0.1")
+        reactor.connectSSL("127.0.0.1", port.getHost().port, client,
+                           client_options(certs, acceptableProtocols=client_offers))
 
     return scenario
 
@@ -113,7 +94,7 @@ def sides(trace):
 @pytest.mark.parametrize("poller", fastreactor.available_pollers())
 def test_alpn_through_the_factory_matches_twisted(certs, poller, server_offers, client_offers, agreed):
     scenario = scenario_for(certs, server_offers, client_offers)
-    expected = run_traced(Face("twisted", epollreactor.EPollReactor), scenario, timeout=10)
+    expected = run_traced(Face("twisted", epoll_reactor), scenario, timeout=10)
     actual = run_traced(Face("fastreactor-" + poller, lambda: FastReactor(poller)), scenario, timeout=10)
     assert "TIMEOUT" not in expected and "TIMEOUT" not in actual, (expected, actual)
     assert ("client.handshake", agreed) in expected, expected

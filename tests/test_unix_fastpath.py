@@ -5,7 +5,6 @@ exactly what the test says) and check that reads with and without descriptors al
 losing one, that large reads (handed over without a copy) keep descriptors with the read of their byte,
 that refused descriptors are closed and logged every time, that a reset is ConnectionLost, and
 that the loop's byte counter counts UNIX reads."""
-import array
 import logging
 import os
 import select
@@ -17,64 +16,20 @@ import pytest
 
 from conftest import run_until
 from fastreactor import error
-from fastreactor.protocol import Factory, Protocol
+from unix_helpers import Collect, CollectFDs, Keeping, identity, send_with_fds, socket_path
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX sockets on this platform")
 
 
-class Collect(Protocol):
-    """Records ('data', bytes) and ('fd', fd, bytes received before it), and the lost reason."""
-
-    def __init__(self):
-        self.events = []
-        self.received = 0
-        self.reason = None
-
-    def dataReceived(self, data):
-        self.events.append(("data", data))
-        self.received += len(data)
-
-    def connectionLost(self, reason):
-        self.reason = reason
-
-    def data(self):
-        return b"".join(e[1] for e in self.events if e[0] == "data")
-
-    def fds(self):
-        return [e for e in self.events if e[0] == "fd"]
-
-
-class CollectFDs(Collect):
-    def fileDescriptorReceived(self, fd):
-        self.events.append(("fd", fd, self.received))
-
-
 def serve(reactor, protocol_class):
     """Listen on a new path; return (list the server protocols go in, a connected raw peer)."""
-    path = os.path.join(tempfile.mkdtemp(prefix="frfast"), "s")
+    path = socket_path()
     servers = []
-
-    class F(Factory):
-        def buildProtocol(self, addr):
-            p = protocol_class()
-            p.factory = self
-            servers.append(p)
-            return p
-
-    reactor.listenUNIX(path, F())
+    reactor.listenUNIX(path, Keeping(protocol_class, servers))
     peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     peer.connect(path)
     run_until(reactor, lambda: servers and servers[0].transport is not None)
     return servers[0], peer
-
-
-def send_with_fds(peer, data, fds):
-    peer.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())])
-
-
-def identity(fd):
-    st = os.fstat(fd)
-    return (st.st_dev, st.st_ino)
 
 
 def test_reads_with_and_without_descriptors_alternate(reactor):

@@ -14,13 +14,10 @@ import pytest
 from conftest import run_until
 from fastreactor import error
 from fastreactor.protocol import ClientFactory, Factory, Protocol
+from unix_helpers import Collect, CollectFDs, Keeping, identity, send_with_fds, socket_path
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="abstract-namespace names exist only on Linux")
-
-
-def socket_path():
-    return os.path.join(tempfile.mkdtemp(prefix="fru"), "s")
 
 
 def open_fds():
@@ -32,44 +29,12 @@ def open_fds():
     return len(os.listdir(where))
 
 
-class Collect(Protocol):
-    """Records what arrives: ('data', bytes) and ('fd', fd, bytes-received-before)."""
-
-    def __init__(self):
-        self.events = []
-        self.received = 0
-        self.reason = None
-
-    def dataReceived(self, data):
-        self.events.append(("data", data))
-        self.received += len(data)
-
-    def connectionLost(self, reason):
-        self.reason = reason
-
-    def data(self):
-        return b"".join(e[1] for e in self.events if e[0] == "data")
-
-
-class CollectFDs(Collect):
-    def fileDescriptorReceived(self, fd):
-        self.events.append(("fd", fd, self.received))
-
-
 def connect_pair(reactor, server_protocol, client_protocol, path=None):
     """Listen on a new path, connect; returns (server protocol, client protocol, port) once both
     are connected."""
     path = path or socket_path()
     servers = []
-
-    class SF(Factory):
-        def buildProtocol(self, addr):
-            p = server_protocol()
-            p.factory = self
-            servers.append(p)
-            return p
-
-    port = reactor.listenUNIX(path, SF())
+    port = reactor.listenUNIX(path, Keeping(server_protocol, servers))
     client = client_protocol()
     reactor.connectUNIX(path, ClientFactory.forProtocol(lambda: client))
     run_until(reactor, lambda: servers and servers[0].transport is not None and client.transport is not None)
@@ -375,11 +340,6 @@ def test_peer_credentials_of_another_process(reactor):
 
 # ---- descriptor passing ---------------------------------------------------------------------------
 
-def identity(fd):
-    st = os.fstat(fd)
-    return (st.st_dev, st.st_ino)
-
-
 def temp_files(n):
     files = [tempfile.TemporaryFile() for _ in range(n)]
     return files
@@ -392,7 +352,7 @@ def test_descriptors_arrive_in_order_before_their_bytes(reactor):
         client.transport.sendFileDescriptor(f.fileno())
     client.transport.write(b"abc")
     run_until(reactor, lambda: server.data() == b"abc")
-    fds = [e for e in server.events if e[0] == "fd"]
+    fds = server.fds()
     assert [identity(e[1]) for e in fds] == [identity(f.fileno()) for f in files]
     assert all(e[1] not in [f.fileno() for f in files] for e in fds)     # copies, not the same numbers
     assert server.events[0][0] == "fd"
@@ -496,8 +456,7 @@ def test_file_descriptor_received_raising_closes_the_rest_and_loses_the_connecti
     a, b = socket.socketpair()
     # Two descriptors in one message: the raw sendmsg puts both in one control message.
     raw = socket.socket(fileno=os.dup(client.transport.fileno()))
-    raw.sendmsg([b"zz"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                           __import__("array").array("i", [a.fileno(), a.fileno()]).tobytes())])
+    send_with_fds(raw, b"zz", [a.fileno(), a.fileno()])
     raw.detach()
     run_until(reactor, lambda: server.reason is not None)
     assert server.reason.check(RuntimeError)

@@ -6,7 +6,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -21,21 +20,15 @@ from zope.interface import implementer  # noqa: E402
 
 import fastreactor  # noqa: E402
 from fastreactor.twisted import FastReactor  # noqa: E402
+from fast_twisted import fast_twisted_reactor  # noqa: E402
+from unix_helpers import socket_path  # noqa: E402
 from threaded_client import run_with_client  # noqa: E402
 
 
 @pytest.fixture(params=fastreactor.available_pollers())
 def reactor(request):
-    r = FastReactor(request.param)
-    yield r
-    r.disconnectAll()
-    for call in r.getDelayedCalls():
-        call.cancel()
-    r.close()
-
-
-def socket_path():
-    return os.path.join(tempfile.mkdtemp(prefix="fru"), "s")
+    with fast_twisted_reactor(request.param) as r:
+        yield r
 
 
 class Hello(resource.Resource):

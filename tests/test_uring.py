@@ -5,8 +5,6 @@ container profile does), level-triggered reports, closing a watched socket reall
 queue holds), and a closed poller refuses work. The rest of the suite runs on it through the
 `poller` fixture."""
 import ast
-import ctypes
-import logging
 import os
 import resource
 import socket
@@ -24,6 +22,37 @@ linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="io_urin
 needs_uring = pytest.mark.skipif(
     _core._uring_unavailable_reason() is not None,
     reason="this kernel or sandbox refuses io_uring: %s" % (_core._uring_unavailable_reason(),))
+
+
+class _Reader:
+    """An IReactorFDSet reader over a raw descriptor: each report calls `on_read(self)`; without
+    `on_read` it never reads, so its poll stays armed."""
+
+    def __init__(self, fd, on_read=None):
+        self.fd = fd
+        self.on_read = on_read
+
+    def fileno(self):
+        return self.fd
+
+    def doRead(self):
+        if self.on_read is not None:
+            self.on_read(self)
+
+    def connectionLost(self, reason):
+        pass
+
+    def logPrefix(self):
+        return "reader"
+
+
+def _run_child(code, *args, timeout=60):
+    """`code` run by a fresh interpreter (with `args` in sys.argv, cwd /, so that the source
+    tree is not imported); its `CompletedProcess` (text output), once it exited with status 0."""
+    out = subprocess.run([sys.executable, "-c", code] + list(args), capture_output=True,
+                         text=True, timeout=timeout, cwd="/")
+    assert out.returncode == 0, out.stderr
+    return out
 
 
 def test_listed_exactly_when_usable(monkeypatch):
@@ -85,12 +114,10 @@ _SECCOMP_CHILD = textwrap.dedent(r'''
 @linux
 @needs_uring
 def test_falls_back_with_one_log_line_when_refused():
-    out = subprocess.run([sys.executable, "-c", _SECCOMP_CHILD], capture_output=True, text=True,
-                         timeout=60, cwd="/")
-    assert out.returncode == 0, out.stderr
-    if out.stdout.startswith("NOSECCOMP"):
-        pytest.skip("cannot install a seccomp filter here: %s" % out.stdout.strip())
-    lines = out.stdout.splitlines()
+    stdout = _run_child(_SECCOMP_CHILD).stdout
+    if stdout.startswith("NOSECCOMP"):
+        pytest.skip("cannot install a seccomp filter here: %s" % stdout.strip())
+    lines = stdout.splitlines()
     assert "AVAILABLE" in lines[0] and "io_uring" not in lines[0]
     logs = [line for line in lines if line.startswith("LOG ")]
     assert len(logs) == 1, lines
@@ -106,25 +133,15 @@ def test_level_triggered_like_epoll():
     a.setblocking(False)
     got = []
 
-    class Reader:
-        def fileno(self):
-            return a.fileno()
-
-        def doRead(self):
-            got.append(a.recv(1))
-            if len(got) == 5:
-                r.removeReader(self)
-                r.stop()
-
-        def connectionLost(self, reason):
-            pass
-
-        def logPrefix(self):
-            return "reader"
+    def take_one_byte(reader):
+        got.append(a.recv(1))
+        if len(got) == 5:
+            r.removeReader(reader)
+            r.stop()
 
     try:
         b.sendall(b"abcdefgh")
-        r.addReader(Reader())
+        r.addReader(_Reader(a.fileno(), take_one_byte))
         r.callLater(5, r.stop)
         r.run()
         assert got == [b"a", b"b", b"c", b"d", b"e"]
@@ -195,31 +212,19 @@ def test_more_descriptors_than_the_submission_queue():
     r = fastreactor.Reactor("io_uring")
     pairs = [socket.socketpair() for _ in range(2000)]
     seen = set()
+    socks = {a.fileno(): a for a, b in pairs}
 
-    class Reader:
-        def __init__(self, sock):
-            self.sock = sock
-
-        def fileno(self):
-            return self.sock.fileno()
-
-        def doRead(self):
-            self.sock.recv(10)
-            seen.add(self.sock.fileno())
-            r.removeReader(self)
-            if len(seen) == len(pairs):
-                r.stop()
-
-        def connectionLost(self, reason):
-            pass
-
-        def logPrefix(self):
-            return "reader"
+    def read_once(reader):
+        socks[reader.fd].recv(10)
+        seen.add(reader.fd)
+        r.removeReader(reader)
+        if len(seen) == len(pairs):
+            r.stop()
 
     try:
         for a, b in pairs:
             b.send(b"x")
-            r.addReader(Reader(a))
+            r.addReader(_Reader(a.fileno(), read_once))
         r.callLater(30, r.stop)
         r.run()
         assert len(seen) == len(pairs)
@@ -262,26 +267,12 @@ def test_a_ready_descriptor_is_reported_despite_stale_completions():
     a, b = socket.socketpair()
     a.setblocking(False)
     got = []
-
-    class Reader:
-        def fileno(self):
-            return a.fileno()
-
-        def doRead(self):
-            got.append(a.recv(10))
-
-        def connectionLost(self, reason):
-            pass
-
-        def logPrefix(self):
-            return "reader"
-
     port = r.listenTCP(0, protocol.Factory.forProtocol(protocol.Protocol), interface="127.0.0.1")
     try:
         r.iterate(0)            # the port's poll is in flight
         port.stopListening()    # cancelled now: its completions wait in the queue
         b.send(b"x")
-        reader = Reader()
+        reader = _Reader(a.fileno(), lambda reader: got.append(a.recv(10)))
         r.addReader(reader)
         r.iterate(0)
         assert got == [b"x"]
@@ -290,25 +281,6 @@ def test_a_ready_descriptor_is_reported_despite_stale_completions():
         a.close()
         b.close()
         r.close()
-
-
-class _Watcher:
-    """An IReactorFDSet reader over a raw descriptor that never reads (its poll stays armed)."""
-
-    def __init__(self, fd):
-        self.fd = fd
-
-    def fileno(self):
-        return self.fd
-
-    def doRead(self):
-        pass
-
-    def connectionLost(self, reason):
-        pass
-
-    def logPrefix(self):
-        return "watcher"
 
 
 def _eof_now(fd):
@@ -329,7 +301,7 @@ def test_a_pipe_end_that_left_the_loop_closes_at_once(leave):
     rd, wr = os.pipe()
     closed = False
     try:
-        watcher = _Watcher(wr)
+        watcher = _Reader(wr)
         r.addReader(watcher)
         r.iterate(0)                # the poll is now in flight
         assert not _eof_now(rd)
@@ -397,9 +369,7 @@ def test_a_closed_ring_does_not_stall_a_childs_stdin_on_another_poller():
     interpreter, so that nothing else this test process did changes errno or the timing."""
     pollers = [p for p in ("epoll", "poll") if p in fastreactor.available_pollers()]
     for poller in pollers:
-        out = subprocess.run([sys.executable, "-c", _CHILD_AFTER_RING, poller], capture_output=True,
-                             text=True, timeout=90, cwd="/")
-        assert out.returncode == 0, out.stderr
+        out = _run_child(_CHILD_AFTER_RING, poller, timeout=90)
         rounds = [line for line in out.stdout.splitlines() if line.startswith("ROUND")]
         assert len(rounds) == 3, out.stdout + out.stderr
         for line in rounds:
@@ -443,7 +413,7 @@ def test_closing_the_poller_releases_the_files_its_polls_held():
         rd, wr = os.pipe()
         r = fastreactor.Reactor("io_uring")
         try:
-            r.addReader(_Watcher(wr))
+            r.addReader(_Reader(wr))
             r.iterate(0)                # the poll is now in flight
             os.close(wr)                # closed while watched: only the poll holds the file
             wr = -1

@@ -15,16 +15,9 @@ from twisted.internet.interfaces import (
 )
 from twisted.python import reflect
 
+from fastreactor.twisted._fdcompat import log_prefix
 from fastreactor.udp import MulticastPort, Port
 from fastreactor.unix_datagram import ConnectedDatagramPort, DatagramPort
-
-
-def _twisted_log_prefix(protocol):
-    """Twisted's _getLogPrefix: the protocol's logPrefix() if it is an ILoggingContext, else
-    its class name."""
-    if ILoggingContext.providedBy(protocol):
-        return protocol.logPrefix()
-    return type(protocol).__name__
 
 
 @implementer(IListeningPort, IUDPTransport, ISystemHandle, ILoggingContext)
@@ -32,7 +25,7 @@ class UDPPort(Port):
     """What FastReactor.listenUDP returns: a UDP port behaving as Twisted's udp.Port."""
 
     def _protocolLogPrefix(self):
-        return _twisted_log_prefix(self.protocol)
+        return log_prefix(self.protocol)
 
 
 @implementer(IListeningPort, IUDPTransport, IMulticastTransport, ISystemHandle, ILoggingContext)
@@ -40,7 +33,7 @@ class UDPMulticastPort(MulticastPort):
     """What FastReactor.listenMulticast returns: Twisted's udp.MulticastPort behaviour."""
 
     def _protocolLogPrefix(self):
-        return _twisted_log_prefix(self.protocol)
+        return log_prefix(self.protocol)
 
 
 @implementer(IListeningPort, IUNIXDatagramTransport, ISystemHandle, ILoggingContext)

@@ -203,7 +203,21 @@ class Child:
             pass
 
 
-class Link:
+class _Children:
+    """The peers a test host started (`children`): `_start()` one, `_stop_children()` them all."""
+
+    def _start(self, ns, script, args, env, name, cpu):
+        child = Child(ns, script, args, env=env, name=name, cpu=cpu)
+        self.children.append(child)
+        return child
+
+    def _stop_children(self):
+        for child in self.children:
+            child.stop()
+        self.children = []
+
+
+class Link(_Children):
     """Two namespaces joined by a veth pair: `server_ns` (`SERVER_IP`) and `client_ns`
     (`CLIENT_IP`), each end named `eth0`, loopback up in both.
 
@@ -264,20 +278,16 @@ class Link:
     def spawn(self, ns, script, *args, env=None, name=None, cpu=None):
         """Start `peers/<script> ARGS...` inside namespace `ns`; a `Child`. With `cpu`, pinned to
         that core (`taskset`), where the machine has more than one."""
-        child = Child(ns, script, args, env=env, name=name, cpu=cpu)
-        self.children.append(child)
-        return child
+        return self._start(ns, script, args, env, name, cpu)
 
     def close(self):
-        for child in self.children:
-            child.stop()
-        self.children = []
+        self._stop_children()
         for ns in self._made:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self._made = []
 
 
-class Local:
+class Local(_Children):
     """Peers on this host, talking over UNIX sockets in a private temporary directory (faults
     that need no network: `spawn()` as `Link.spawn`, `path(name)` a socket path there, `close()`
     kills every child and removes the directory)."""
@@ -290,14 +300,10 @@ class Local:
         return os.path.join(self.directory, name)
 
     def spawn(self, script, *args, env=None, name=None, cpu=None):
-        child = Child(None, script, args, env=env, name=name, cpu=cpu)
-        self.children.append(child)
-        return child
+        return self._start(None, script, args, env, name, cpu)
 
     def close(self):
-        for child in self.children:
-            child.stop()
-        self.children = []
+        self._stop_children()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

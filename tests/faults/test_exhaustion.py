@@ -8,6 +8,7 @@ import pytest
 
 from faultnet import (FLOOD_IP, NATIVE, SERVER_IP, TLS_SUFFIX, TWISTED, TWISTED_FACE,
                       face_env, native_on_every_poller)
+from peerdrive import do
 
 pytestmark = pytest.mark.faults
 
@@ -19,11 +20,6 @@ def clients(link, port):
     c = link.spawn(link.client_ns, "tcp_clients.py", SERVER_IP, port, name="clients")
     c.expect("ready", timeout=20)
     return c
-
-
-def do(child, command, event, **fields):
-    child.send(command, **fields)
-    return child.expect(event, timeout=30)
 
 
 @pytest.mark.parametrize("face", native_on_every_poller() + [

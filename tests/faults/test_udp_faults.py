@@ -14,7 +14,8 @@ import socket
 
 import pytest
 
-from faultnet import SERVER_IP, TWISTED, TWISTED_FACE, Local, native_on_every_poller
+from faultnet import SERVER_IP, TWISTED_FACE, native_on_every_poller
+from peerdrive import on_oracle
 
 pytestmark = pytest.mark.faults
 
@@ -92,11 +93,7 @@ def refusal(local, face):
 @pytest.fixture(scope="module")
 def refusal_oracle():
     """Twisted's EPollReactor's connected UDP port in the same storm."""
-    made = Local()
-    try:
-        return refusal(made, TWISTED)
-    finally:
-        made.close()
+    return on_oracle(refusal)
 
 
 @pytest.mark.parametrize("face", LOCAL_FACES)
@@ -126,11 +123,7 @@ def full_receiver(local, face):
 @pytest.fixture(scope="module")
 def full_oracle():
     """Twisted's EPollReactor's UNIX datagram ports writing to the same full receiver."""
-    made = Local()
-    try:
-        return full_receiver(made, TWISTED)
-    finally:
-        made.close()
+    return on_oracle(full_receiver)
 
 
 @pytest.mark.parametrize("face", LOCAL_FACES)

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from faultnet import TWISTED, TWISTED_FACE, Local, native_on_every_poller
+from faultnet import TWISTED, TWISTED_FACE, native_on_every_poller
+from peerdrive import assert_writer_held, do, idle_and_loaded, on_oracle, start_tricklers, stats
 
 pytestmark = pytest.mark.faults
 
@@ -25,17 +26,6 @@ NOFILE = 64          # the server's soft RLIMIT_NOFILE under the storm: about 50
 STORM = 200
 FULL = os.environ.get("FASTREACTOR_FAULTS_FULL") == "1"
 TRICKLERS = 1000     # below select()'s FD_SETSIZE (1024) with the server's own descriptors
-SAMPLES = 2000
-
-
-def stats(child):
-    child.send("stats")
-    return child.expect("stats", timeout=10)
-
-
-def do(child, command, event, **fields):
-    child.send(command, **fields)
-    return child.expect(event, timeout=30)
 
 
 def flood(local, face):
@@ -58,11 +48,8 @@ def test_unix_write_to_a_client_that_never_reads_stays_bounded(local, face):
     # Paused once the kernel's socket buffers and the transport's 64 KiB are full, and nothing
     # written since: a writer ignoring the producer would have queued gigabytes by now.
     assert second["paused"] and second["pauses"] == second["resumes"] + 1, second
-    assert second["written"] == first["written"], (first, second)
+    assert_writer_held(first, second)
     assert second["written"] <= 16 << 20, second
-    if second["buffered"] is not None:
-        assert second["buffered"] <= 2 * 65536 + 65536, second
-    assert second["rss_kib"] - first["rss_kib"] < 4096, (first, second)
     assert second["connected"]
 
 
@@ -75,23 +62,9 @@ def trickle(local, face):
     server.expect("listening", timeout=20)
     active = local.spawn("pingpong_client.py", path, 0, name="active", cpu=1)
     active.expect("connected", timeout=20)
-
-    def measure(count=SAMPLES):
-        active.send("measure", count=count, size=64)
-        return active.expect("measured", timeout=120)
-
-    measure(300)                                     # warm-up
-    base = min((measure() for _ in range(2)), key=lambda m: m["median"])
-    trickler = local.spawn("trickle_clients.py", path, 0, TRICKLERS, name="trickler", cpu=1)
-    assert trickler.expect("connected", timeout=60)["count"] == TRICKLERS
-    trickler.expect("trickling", timeout=20)
-    # The best of three runs under load: other programs on this machine only ever add delay.
-    loaded = []
-    for _ in range(3):
-        loaded.append(measure())
-        if loaded[-1]["median"] <= 2 * base["median"]:
-            break
-    best = min(loaded, key=lambda m: m["median"])
+    base, best, loaded, trickler = idle_and_loaded(active, lambda: start_tricklers(
+        lambda: local.spawn("trickle_clients.py", path, 0, TRICKLERS, name="trickler", cpu=1),
+        TRICKLERS, connect_timeout=60))
     served = stats(server)
     trickled = stats(trickler)
     print("%s: echo median %.0f us idle, %.0f us with %d trickling UNIX clients (tries: %s); "
@@ -122,11 +95,7 @@ def test_unix_trickling_clients_do_not_slow_an_active_one(local, poller):
     assert best["median"] <= 2 * base["median"] + TRICKLERS * 0.5e-6, (base, loaded)
     if not FULL:
         return      # the comparison with Twisted's reactor doubles the cost: full runs only
-    oracle = Local()
-    try:
-        twisted_base, twisted_best, twisted_loaded = trickle(oracle, "twisted:" + poller)
-    finally:
-        oracle.close()
+    twisted_base, twisted_best, twisted_loaded = on_oracle(trickle, "twisted:" + poller)
     print("twisted:%s: %.0f us idle, %.0f us loaded" % (poller, twisted_base["median"] * 1e6,
                                                         twisted_best["median"] * 1e6))
     assert best["median"] <= 1.5 * twisted_best["median"], (loaded, twisted_loaded)
@@ -160,11 +129,7 @@ def storm(local, face):
 @pytest.fixture(scope="module")
 def storm_oracle():
     """Twisted's EPollReactor under the same storm (one run for the module)."""
-    made = Local()
-    try:
-        return storm(made, TWISTED)
-    finally:
-        made.close()
+    return on_oracle(storm)
 
 
 @pytest.mark.parametrize("face", FACES)
@@ -205,10 +170,7 @@ def test_unix_stopped_peer(local, face):
     print(face, flowing, first, second, resumed, read)
     assert flowing["written"] > 0 and flowing["connected"], flowing
     assert second["connected"] and second["paused"], second
-    assert second["written"] == first["written"], (first, second)
-    if second["buffered"] is not None:
-        assert second["buffered"] <= 2 * 65536 + 65536, second
-    assert second["rss_kib"] - first["rss_kib"] < 4096, (first, second)
+    assert_writer_held(first, second)
     assert resumed["connected"] and resumed["written"] > second["written"], (second, resumed)
     assert resumed["resumes"] > second["resumes"], (second, resumed)
     assert read["read"] > 0 and read["sent"] > 0, read
@@ -241,11 +203,7 @@ def killed(local, face):
 @pytest.fixture(scope="module")
 def kill_oracle():
     """Twisted's EPollReactor losing the same killed peer."""
-    made = Local()
-    try:
-        return killed(made, TWISTED)
-    finally:
-        made.close()
+    return on_oracle(killed)
 
 
 @pytest.mark.parametrize("face", FACES)
