@@ -790,6 +790,13 @@ cdef class TLSLayer:
         if self.out_pending is not None or self.shutdown_pending:
             self.want_writable(t)
             return 0
+        if t.disconnecting and t.producer is not None:
+            # As Twisted's TLS: loseConnection waits for unregisterProducer (which watches for
+            # writability again), and writes go on meanwhile; a pull or paused producer is asked
+            # for more, as on any stream.
+            if t.streamingProducer and not t.producerPaused:
+                return 0
+            return StreamTransport.writable_done(t)
         if (t.producer is None or (t.streamingProducer and not t.producerPaused)) and (
                 t.disconnecting or (t.write_shut_requested and not t.write_shut)):
             if not self.close_notify_sent and self.handshake_done:
