@@ -26,12 +26,21 @@ def certs(tmp_path_factory):
 
 class TwistedOracle(TwistedFace):
     """Twisted's TLS wraps a pull producer in _PullToPush, driven by a Cooperator on the global
-    reactor; here it is driven by the scenario's reactor (see the `cooperate` fixture)."""
+    reactor; here it is driven by the scenario's reactor (see the `cooperate` fixture). The
+    reactor gets a close() (run_traced calls it) that closes its waker pipe and epoll descriptor,
+    which Twisted leaves open: dozens of runs would push the descriptors that later tests get
+    past what the select poller can watch."""
 
     def make_reactor(self):
         reactor = TwistedFace.make_reactor(self)
         cooperator = twisted_task.Cooperator(scheduler=lambda step: reactor.callLater(0.005, step))
         _producer_helpers.cooperate = cooperator.cooperate
+
+        def close():
+            reactor.waker.connectionLost(None)
+            reactor._poller.close()
+
+        reactor.close = close
         return reactor
 
 
@@ -69,6 +78,7 @@ def run(face, server_steps, client_steps=()):
         def finished():
             ended.append(1)
             if len(ended) == 2:
+                port.stopListening()
                 reactor.callLater(0.1, done)
 
         def steps(p, side, which):
