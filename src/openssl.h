@@ -47,9 +47,14 @@ typedef struct bio_method_st BIO_METHOD;
 #define FR_BIO_CTRL_FLUSH 11
 
 /* Where a connection's BIO does its I/O and what it met there; lives in the TLSLayer, which
- * detaches it (BIO data NULL) before it goes away. `hold`: writes wait (bytes the layer queued
- * earlier are still going out). `collect`: writes are kept in `held` instead of sent (during the
- * handshake, whose flights the layer sends itself, in Twisted's order). */
+ * detaches it (BIO data NULL) before it goes away. `collect`: writes are kept in `held` instead
+ * of sent (during the handshake, whose flights the layer sends itself, in Twisted's order).
+ * `hold`: bytes the layer queued earlier are still going out, so writes are kept in `held`
+ * behind them. After the handshake, what the socket does not take of a write is kept in `held`
+ * too (the layer sends it on writability, fr_tls_io_send_held), and later writes queue behind
+ * it: a write never fails with "retry", so OpenSSL never holds a partly sent record. It must
+ * not: a handshake message OpenSSL writes from inside SSL_read (the answer to a TLS 1.3
+ * post-handshake certificate request) while it holds one fails the session (BAD_LENGTH). */
 typedef struct {
     int fd;
     int eof;          /* recv returned 0 */
@@ -130,6 +135,45 @@ static int fr_bio_read(BIO *bio, char *buf, int len) {
     return -1;
 }
 
+/* Append `len` bytes to `held`: 0, or -1 (io->error ENOMEM) if it cannot grow. */
+static int fr_tls_io_keep(fr_tls_io *io, const char *buf, size_t len) {
+    if (io->held_len + len > io->held_cap) {
+        size_t cap = io->held_cap ? io->held_cap : 4096;
+        char *grown;
+        while (cap < io->held_len + len)
+            cap *= 2;
+        grown = (char *)realloc(io->held, cap);
+        if (grown == NULL) {
+            io->error = ENOMEM;
+            return -1;
+        }
+        io->held = grown;
+        io->held_cap = cap;
+    }
+    memcpy(io->held + io->held_len, buf, len);
+    io->held_len += len;
+    return 0;
+}
+
+/* Send what `held` has, from its start: 0 once it is empty, 1 if the socket is full, -1 with
+ * errno for an error. */
+static int fr_tls_io_send_held(fr_tls_io *io) {
+    ssize_t n;
+    while (io->held_len) {
+        n = send(io->fd, io->held, io->held_len, FR_SEND_FLAGS);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+                return 1;
+            return -1;
+        }
+        memmove(io->held, io->held + n, io->held_len - (size_t)n);
+        io->held_len -= (size_t)n;
+    }
+    return 0;
+}
+
 static int fr_bio_write(BIO *bio, const char *buf, int len) {
     fr_tls_io *io = (fr_tls_io *)fr_ossl.BIO_get_data(bio);
     ssize_t n;
@@ -138,38 +182,20 @@ static int fr_bio_write(BIO *bio, const char *buf, int len) {
         errno = EBADF;
         return -1;
     }
-    if (io->collect) {
-        if (io->held_len + (size_t)len > io->held_cap) {
-            size_t cap = io->held_cap ? io->held_cap : 4096;
-            char *grown;
-            while (cap < io->held_len + (size_t)len)
-                cap *= 2;
-            grown = (char *)realloc(io->held, cap);
-            if (grown == NULL) {
-                io->error = ENOMEM;
-                return -1;
-            }
-            io->held = grown;
-            io->held_cap = cap;
-        }
-        memcpy(io->held + io->held_len, buf, (size_t)len);
-        io->held_len += (size_t)len;
-        return len;
-    }
-    if (io->hold) {
-        fr_ossl.BIO_set_flags(bio, FR_BIO_FLAGS_WRITE | FR_BIO_FLAGS_SHOULD_RETRY);
-        errno = EAGAIN;
-        return -1;
-    }
+    if (io->collect || io->hold || io->held_len)
+        return fr_tls_io_keep(io, buf, (size_t)len) < 0 ? -1 : len;
     n = send(io->fd, buf, (size_t)len, FR_SEND_FLAGS);
-    if (n >= 0)
-        return (int)n;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ENOBUFS) {
-        fr_ossl.BIO_set_flags(bio, FR_BIO_FLAGS_WRITE | FR_BIO_FLAGS_SHOULD_RETRY);
-        return -1;
+    if (n == len)
+        return len;
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ENOBUFS) {
+            io->error = errno;
+            return -1;
+        }
+        n = 0;
     }
-    io->error = errno;
-    return -1;
+    /* The socket is full: the rest waits in `held` (see fr_tls_io). */
+    return fr_tls_io_keep(io, buf + n, (size_t)(len - n)) < 0 ? -1 : len;
 }
 
 static long fr_bio_ctrl(BIO *bio, int cmd, long num, void *ptr) {

@@ -50,6 +50,7 @@ cdef extern from "openssl.h":
 
     fr_openssl_api fr_ossl
     void fr_tls_io_free(fr_tls_io *io)
+    int fr_tls_io_send_held(fr_tls_io *io)
     int fr_openssl_load(const char *library, char *missing, size_t missing_len)
     SSL *fr_sslsocket_ssl(object o)
     SSL_CTX *fr_sslcontext_ctx(object o)

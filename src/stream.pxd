@@ -13,6 +13,8 @@ cdef class StreamTransport(Handle):
     cdef bint half_closeable        # the protocol is IHalfCloseableProtocol
     cdef bint read_shut             # the peer's EOF was reported to a half-closeable protocol
     cdef bint write_shut_requested  # loseWriteConnection() ran
+    cdef bint closing_drops_writes  # writes after loseConnection are dropped unless a producer is
+                                    # registered (set for TLS, as Twisted's TLSMemoryBIOProtocol)
     cdef bint write_shut            # the write side is shut down
     cdef bint flush_queued          # on the loop's unflushed list (or flushed when dataReceived returns)
     cdef bint receiving             # inside this transport's dataReceived

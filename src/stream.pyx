@@ -215,12 +215,15 @@ cdef class StreamTransport(Handle):
         """Queue `data` (bytes) to be sent, in order: as soon as this connection's dataReceived
         returns, or else just before the loop next polls (one send for all that was queued); what
         the kernel does not take then is sent when the descriptor is writable. Ignored once the
-        connection is closed, aborted or its write side shut down; TypeError for anything but
-        bytes."""
+        connection is closed, aborted or its write side shut down, and on a kind that sets
+        `closing_drops_writes` (TLS) once loseConnection ran while no producer is registered;
+        TypeError for anything but bytes."""
         if type(data) is not bytes:
             if not isinstance(data, bytes):
                 raise TypeError("Data must be bytes")
         if not self.connected or self.write_shut or self.aborting:
+            return
+        if self.disconnecting and self.closing_drops_writes and self.producer is None:
             return
         if PyBytes_GET_SIZE(data):
             self.enqueue(data)
@@ -235,6 +238,8 @@ cdef class StreamTransport(Handle):
                 raise TypeError("Data must be bytes")
             total += PyBytes_GET_SIZE(chunk)
         if not self.connected or self.write_shut or self.aborting or not total:
+            return
+        if self.disconnecting and self.closing_drops_writes and self.producer is None:
             return
         if total <= JOIN_SEQUENCE_UP_TO:
             # Many small pieces (an HTTP response's headers): one copy is cheaper than queueing and

@@ -20,8 +20,15 @@ cdef class TCPConnection(SocketStream):
     completes are queued and sent, in order, once it has; `handshakeCompleted()` is called on the
     protocol (if it has one) when the handshake finishes. loseConnection sends what is queued,
     then a TLS close_notify, then closes (before the handshake completed with nothing queued it
-    aborts, as Twisted does), and then, as Twisted's TLS does, keeps the TCP connection open and
-    reading until the peer's close_notify answers: data the peer still sends meanwhile reaches
+    aborts, as Twisted does). As in Twisted's TLS, what is written after loseConnection is dropped
+    unless a producer is registered: then writes go on, and the close waits, until
+    unregisterProducer (even for a push producer that is not paused; plain TCP closes once its
+    queue is empty then, and sends writes made after loseConnection). Twisted gathers small TLS
+    writes and sends them on the next reactor iteration, checking only then whether the
+    connection is closing, so it also drops what was written just before an unregisterProducer
+    that ends the stream in the same iteration; fastreactor decides when write() is called and
+    sends those bytes. Once its close_notify is out, as Twisted's TLS does, the connection stays
+    open and reading until the peer's close_notify answers: data the peer still sends meanwhile reaches
     dataReceived, its close_notify ends the connection with ConnectionDone, a TCP close without
     it (or an error) with ConnectionLost. Reading goes on after loseConnection even if the
     protocol had paused it, so that the answer is seen. There is no close timeout (as in
@@ -119,6 +126,7 @@ cdef class TCPConnection(SocketStream):
             raise RuntimeError("TLS is already started on %r" % (self,))
         layer = TLSLayer(sslobject, incoming, outgoing, client, handshakeTimeout)
         self.tls = layer
+        self.closing_drops_writes = True
         if self.write_pending:
             # Written before TLS started: goes out in clear, before any record.
             clear = b"".join(self.write_chunks[self.write_head:])[self.write_offset:]

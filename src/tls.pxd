@@ -43,7 +43,6 @@ cdef class TLSLayer:
     cdef fr_tls_io io
     cdef bint want_direct             # set_tls_direct's setting when the session was set up
     cdef bint shutdown_pending        # a close_notify OpenSSL holds until the socket is writable
-    cdef bint read_wants_write        # SSL_read must write (a key update answer) before going on
     # OpenSSL's record buffers are kept while records flow and freed once the session has been
     # idle for TLS_IDLE_RELEASE seconds (idle_timer), instead of after every record.
     cdef bint keep_buffers
@@ -75,6 +74,7 @@ cdef class TLSLayer:
     cdef object read_records(self, TCPConnection t, bint large)
     cdef int drain_outgoing(self, TCPConnection t) except -2
     cdef int send_cipher(self, TCPConnection t) except -2
+    cdef bint cipher_waiting(self)
     cdef int want_writable(self, TCPConnection t) except -1
     cdef int fail(self, TCPConnection t, object reason, bint abortive) except -1
     cdef int queue_close_notify(self, TCPConnection t) except -1

@@ -14,9 +14,14 @@
 # releasing it) and no Python object per record. The handshake still runs through
 # `_sslobj.do_handshake()`, so its errors are the ssl module's (SSLCertVerificationError with the
 # verify message, ...); its flights are collected by the BIO and sent by the layer, so (as in
-# Twisted) handshakeCompleted runs before the last flight leaves. OpenSSL's record buffers are kept
-# while records flow and freed once the session idles (the ssl module has them freed after every
-# record, a malloc and a free per message).
+# Twisted) handshakeCompleted runs before the last flight leaves. What the socket does not take of
+# a record waits in the BIO's own buffer (io.held) and goes out on writability, ahead of anything
+# later, so OpenSSL never holds a partly sent record: a handshake message it must write while
+# reading (the answer to a TLS 1.3 post-handshake certificate request) would fail the session
+# (BAD_LENGTH) if it did. (OpenSSL 3.0 answers a peer's KeyUpdate request just before our next
+# record rather than from SSL_read; a version that answers from SSL_read takes the same path.)
+# OpenSSL's record buffers are kept while records flow and freed once the session idles (the ssl
+# module has them freed after every record, a malloc and a free per message).
 #
 # The MemoryBIO path, the fallback: when libssl's functions cannot be found, when the object layouts
 # do not check out, when the context has callbacks the ssl module runs from inside OpenSSL
@@ -472,14 +477,13 @@ cdef class TLSLayer:
             if code == FR_SSL_ERROR_ZERO_RETURN:
                 self.close_notify_received = True
                 break
-            if code == FR_SSL_ERROR_WANT_WRITE:
-                # OpenSSL answers something (a key update) and the socket is full.
-                self.read_wants_write = True
-                self.want_writable(t)
-                break
+            # (No WANT_WRITE: what OpenSSL writes while reading, the answer to a post-handshake
+            # message, goes to the socket or, when it is full, to io.held; see openssl.h.)
             reason = self.direct_error(t, code)
             self.fail(t, reason, False)
             return None
+        if self.io.held_len and not self.io.collect:
+            self.want_writable(t)   # OpenSSL answered something and the socket was full
         if filled:
             chunk = PyBytes_FromStringAndSize(direct_plain, filled)
             if chunks is None:
@@ -567,10 +571,10 @@ cdef class TLSLayer:
         cdef int i
         cdef char *dest
         cdef Py_ssize_t written
-        if self.out_pending is not None:
+        if self.cipher_waiting():
             if self.send_cipher(t) < 0:
                 return -1
-            if self.out_pending is not None:
+            if self.cipher_waiting():
                 fr_set_errno(EAGAIN)
                 return -1
         if self.close_notify_sent:
@@ -621,9 +625,9 @@ cdef class TLSLayer:
     cdef ssize_t send_direct(self, TCPConnection t, iovec *vec, int count) except -2:
         """Direct path: encrypt and send what the socket takes of `vec`, small pieces gathered
         into full records. Returns the plaintext bytes taken, or -1 with errno (EAGAIN: nothing
-        taken, writability is watched; EPIPE: a TLS error, kept for on_writable). A record that
-        the socket took only in part stays in OpenSSL, which finishes it when the same bytes are
-        offered again (they are: they stay at the head of the transport's queue)."""
+        taken, writability is watched; EPIPE: a TLS error, kept for on_writable). The rest of a
+        record that the socket took only in part waits in io.held (openssl.h), and the bytes
+        taken stop there: writability is watched, and io.held goes out first."""
         cdef size_t total = 0, staged = 0, done, piece, length
         cdef const char *p
         cdef int i, status = 0
@@ -682,6 +686,9 @@ cdef class TLSLayer:
             r = fr_ossl.SSL_write_ex(self.ssl, data + written[0], size - written[0], &n)
             if r == 1:
                 written[0] += n
+                if self.io.held_len:
+                    self.want_writable(t)   # the socket took part of that record: it is full
+                    return 1
                 continue
             code = fr_ossl.SSL_get_error(self.ssl, r)
             if code == FR_SSL_ERROR_WANT_WRITE or code == FR_SSL_ERROR_WANT_READ:
@@ -716,11 +723,17 @@ cdef class TLSLayer:
             return -1
         return 0
 
+    cdef bint cipher_waiting(self):
+        """Whether ciphertext made earlier waits for the socket: out_pending, then (direct path,
+        after the handshake) what the BIO kept in io.held."""
+        return self.out_pending is not None or (self.io.held_len != 0 and not self.io.collect)
+
     cdef int send_cipher(self, TCPConnection t) except -2:
-        """Send out_pending: 0 when it is all sent or the kernel is full (then writability is
-        watched), -1 with errno for an error."""
+        """Send out_pending, then (direct path, after the handshake) io.held: 0 when they are
+        sent or the kernel is full (then writability is watched), -1 with errno for an error."""
         cdef ssize_t n
         cdef Py_ssize_t length
+        cdef int r
         while self.out_pending is not None:
             if t.fd < 0:
                 self.out_pending = None
@@ -739,6 +752,12 @@ cdef class TLSLayer:
                 self.out_pending = None
                 self.out_offset = 0
                 self.io.hold = 0
+        if self.io.held_len and not self.io.collect and t.fd >= 0:
+            r = fr_tls_io_send_held(&self.io)
+            if r < 0:
+                return -1
+            if r > 0:
+                self.want_writable(t)
         return 0
 
     cdef int want_writable(self, TCPConnection t) except -1:
@@ -751,24 +770,18 @@ cdef class TLSLayer:
         if t.write_errno:
             t.lose(self.tls_failure if self.tls_failure is not None else api.Failure(api.CONNECTION_LOST))
             return None
-        if self.out_pending is not None:
+        if self.cipher_waiting():
             if self.send_cipher(t) < 0:
                 t.lose(api.Failure(api.CONNECTION_LOST))
                 return None
-            if self.out_pending is not None:
+            if self.cipher_waiting():
                 return None
-            self.io.hold = 0
         if not self.handshake_done:
             # Queued writes and a pending close wait for the handshake, not for writability.
             t.loop.set_interest(t, t.interest & ~EV_WRITE)
             return None
         if self.shutdown_pending:
             if self.shutdown_direct(t):
-                return None
-        if self.read_wants_write:
-            self.read_wants_write = False
-            t.on_readable()
-            if t.disconnected or t.fd < 0:
                 return None
         return StreamTransport.on_writable(t)
 
@@ -778,6 +791,8 @@ cdef class TLSLayer:
         cdef int r
         fr_err_reset()
         r = fr_ossl.SSL_shutdown(self.ssl)
+        if self.io.held_len:
+            self.want_writable(t)   # the close_notify waits in io.held (openssl.h)
         if r < 0 and fr_ossl.SSL_get_error(self.ssl, r) == FR_SSL_ERROR_WANT_WRITE:
             self.shutdown_pending = True
             self.want_writable(t)
@@ -787,14 +802,21 @@ cdef class TLSLayer:
         return 0
 
     cdef int writable_done(self, TCPConnection t) except -1:
-        if self.out_pending is not None or self.shutdown_pending:
+        if self.cipher_waiting() or self.shutdown_pending:
             self.want_writable(t)
             return 0
+        if t.disconnecting and t.producer is not None:
+            # As Twisted's TLS: loseConnection waits for unregisterProducer (which watches for
+            # writability again), and writes go on meanwhile; a pull or paused producer is asked
+            # for more, as on any stream.
+            if t.streamingProducer and not t.producerPaused:
+                return 0
+            return StreamTransport.writable_done(t)
         if (t.producer is None or (t.streamingProducer and not t.producerPaused)) and (
                 t.disconnecting or (t.write_shut_requested and not t.write_shut)):
             if not self.close_notify_sent and self.handshake_done:
                 self.queue_close_notify(t)
-                if self.out_pending is not None or self.shutdown_pending:
+                if self.cipher_waiting() or self.shutdown_pending:
                     return 0    # the close_notify goes first; we come back on writability
             if t.disconnecting and self.close_notify_queued and not self.close_notify_received:
                 # As Twisted's TLS: the TCP connection stays open, and reading, until the peer's
@@ -846,8 +868,10 @@ cdef class TLSLayer:
             if not abortive and t.fd >= 0:
                 if self.handshake_done and not self.close_notify_sent:
                     self.queue_close_notify(t)
-                elif self.io.held_len:
+                elif self.io.held_len and self.io.collect:
                     self.drain_outgoing(t)   # an alert explaining a failure
+                if self.io.held_len and not self.io.collect and self.out_pending is None:
+                    fr_tls_io_send_held(&self.io)
             self.io.fd = -1
             fr_tls_io_free(&self.io)
             self.out_pending = None
