@@ -436,7 +436,7 @@ cdef class TLSLayer:
             if self.large_reads:
                 if filled:
                     # Copy the buffer out before anything that could run Python code.
-                    chunk = PyBytes_FromStringAndSize(direct_plain, filled)
+                    chunk = bytes_copy(direct_plain, filled)
                     filled = 0
                     if chunks is None:
                         chunks = [chunk]
@@ -447,7 +447,7 @@ cdef class TLSLayer:
                 room = TLS_RECORD_READ
             else:
                 if TLS_PLAIN_BUFFER - filled < TLS_RECORD_READ:
-                    chunk = PyBytes_FromStringAndSize(direct_plain, filled)
+                    chunk = bytes_copy(direct_plain, filled)
                     filled = 0
                     if chunks is None:
                         chunks = [chunk]
@@ -485,7 +485,7 @@ cdef class TLSLayer:
         if self.io.held_len and not self.io.collect:
             self.want_writable(t)   # OpenSSL answered something and the socket was full
         if filled:
-            chunk = PyBytes_FromStringAndSize(direct_plain, filled)
+            chunk = bytes_copy(direct_plain, filled)
             if chunks is None:
                 return chunk
             chunks.append(chunk)
@@ -541,7 +541,7 @@ cdef class TLSLayer:
                     break
                 self.records_waiting -= 1
                 if not large:
-                    chunk = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(buffer), n)
+                    chunk = bytes_copy(PyByteArray_AS_STRING(buffer), n)
                 if first is None:
                     first = chunk
                 else:
