@@ -78,3 +78,23 @@ def pytest_collection_finish(session):
     `gc.get_objects()`, which leaves frozen objects out."""
     gc.collect()
     gc.freeze()
+
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """How pytest-xdist (pyproject.toml's addopts: `-n 2`) shares the tests out: each test module
+    whole to one worker, so its module-scoped fixtures and caches (certificates, the bench's tiny
+    run, Twisted's oracle traces) are made once; and all the fault tests (tests/faults) together
+    in one worker, one after another as without xdist: their namespaces and tc queues are per
+    process, but their latency and CPU bounds were set with nothing else of ours running beside
+    them. (xdist's own `--dist loadgroup` would do this from `xdist_group` marks, but with pytest
+    9.2 the node-id suffix it relies on no longer takes effect: every module was split.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndFaults(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::", 1)[0]
+            return "tests/faults" if "/faults/" in "/" + path else path
+
+    return ModulesAndFaults(config, log)
