@@ -83,12 +83,12 @@ def pytest_collection_finish(session):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """How pytest-xdist (pyproject.toml's addopts: `-n 2`) shares the tests out: each test module
+    """How pytest-xdist (`pytest -n 2 tests`) shares the tests out: each test module
     whole to one worker, so its module-scoped fixtures and caches (certificates, the bench's tiny
     run, Twisted's oracle traces) are made once; and all the fault tests (tests/faults) together
-    in one worker, one after another as without xdist: their namespaces and tc queues are per
-    process, but their latency and CPU bounds were set with nothing else of ours running beside
-    them. (xdist's own `--dist loadgroup` would do this from `xdist_group` marks, but with pytest
+    in one worker, one after another as without xdist (their namespaces and tc queues are per
+    process, but their latency and CPU bounds were set with no other fault test beside them;
+    other modules do run in the other worker meanwhile). (xdist's own `--dist loadgroup` would do this from `xdist_group` marks, but with pytest
     9.2 the node-id suffix it relies on no longer takes effect: every module was split.)"""
     from xdist.scheduler import LoadScopeScheduling
 
