@@ -1,0 +1,80 @@
+"""A wait that blocks lets other Python threads run: every poller releases the GIL around its
+blocking call, after idle iterations and after busy ones (whose waits reported several events: a
+poller that looked for events without releasing the GIL first, to save the release when events
+are waiting, must still release it before it blocks), and no event is lost in between."""
+import socket
+import threading
+import time
+
+from conftest import run_until
+from fastreactor.protocol import Factory, Protocol
+
+
+def progress_during(reactor, seconds):
+    """How many times another thread ran while the reactor waited `seconds` with nothing ready."""
+    count = [0]
+    stop = threading.Event()
+    started = threading.Event()
+
+    def spin():
+        started.set()
+        while not stop.is_set():
+            count[0] += 1
+            time.sleep(0.001)
+
+    t = threading.Thread(target=spin)
+    t.start()
+    started.wait(5)
+    before = count[0]
+    reactor.iterate(seconds)
+    during = count[0] - before
+    stop.set()
+    t.join(5)
+    return during
+
+
+class Count(Protocol):
+    def __init__(self):
+        self.received = 0
+
+    def dataReceived(self, data):
+        self.received += len(data)
+
+
+def busy_connections(reactor, n):
+    """`n` server connections, each with data ready at once (so one wait reports them all)."""
+    servers = []
+
+    class F(Factory):
+        def buildProtocol(self, addr):
+            p = Count()
+            servers.append(p)
+            return p
+
+    port = reactor.listenTCP(0, F(), interface="127.0.0.1")
+    peers = [socket.create_connection(("127.0.0.1", port.getHost().port)) for _ in range(n)]
+    run_until(reactor, lambda: len(servers) == n)
+    return servers, peers
+
+
+def test_an_idle_wait_lets_other_threads_run(reactor):
+    assert progress_during(reactor, 0.3) > 10
+
+
+def test_a_wait_after_busy_iterations_lets_other_threads_run(reactor):
+    servers, peers = busy_connections(reactor, 4)
+    try:
+        for round in range(1, 6):
+            for p in peers:
+                p.sendall(b"x" * 100)
+            time.sleep(0.05)    # all four are ready before the next wait
+            reactor.iterate(0)
+            run_until(reactor, lambda: all(s.received == 100 * round for s in servers))
+        # The last waits reported several events each; the next one finds none and blocks.
+        assert progress_during(reactor, 0.3) > 10
+        for p in peers:
+            p.sendall(b"y")
+        run_until(reactor, lambda: all(s.received == 501 for s in servers))
+    finally:
+        for p in peers:
+            p.close()
