@@ -118,3 +118,48 @@ def test_accepted_descriptor_too_large_for_select_is_closed_at_once(caplog):
         for _ in range(5):
             reactor.iterate(0.01)
         reactor.close()
+
+
+def test_connect_with_a_descriptor_too_large_for_select_fails_the_attempt():
+    if not _raise_descriptor_limit(FD_SETSIZE + 64):
+        pytest.skip("RLIMIT_NOFILE cannot reach %d (needed to get a descriptor past FD_SETSIZE)"
+                    % (FD_SETSIZE + 64))
+    reactor = fastreactor.Reactor("select")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    outcome = []
+
+    class Factory(protocol.ClientFactory):
+        protocol = protocol.Protocol
+        noisy = False
+
+        def clientConnectionFailed(self, connector, reason):
+            outcome.append(("failed", reason))
+
+        def clientConnectionLost(self, connector, reason):
+            outcome.append(("lost", reason))
+
+    fillers = []
+    gc.collect()
+    gc.disable()
+    try:
+        fillers = _fill_below(FD_SETSIZE)   # the client socket gets a number select refuses
+        connector = reactor.connectTCP("127.0.0.1", server.getsockname()[1], Factory(), timeout=5)
+        import time
+        deadline = time.monotonic() + 5
+        while not outcome and time.monotonic() < deadline:
+            reactor.iterate(0.01)
+        assert [kind for kind, _ in outcome] == ["failed"]
+        reason = outcome[0][1]
+        assert reason.check(fastreactor.error.ConnectError) and "FD_SETSIZE" in str(reason.value)
+        assert connector.state == "disconnected"
+        probe = os.open(os.devnull, os.O_RDONLY)    # the refused socket is closed already
+        os.close(probe)
+        assert probe == FD_SETSIZE
+    finally:
+        gc.enable()
+        for fd in fillers:
+            os.close(fd)
+        server.close()
+        reactor.close()
