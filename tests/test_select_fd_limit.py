@@ -7,6 +7,7 @@ import logging
 import os
 import resource
 import socket
+import time
 
 import pytest
 
@@ -16,14 +17,22 @@ from fastreactor import protocol
 FD_SETSIZE = 1024
 
 
-def _raise_descriptor_limit(wanted):
+@pytest.fixture
+def descriptor_room():
+    """RLIMIT_NOFILE raised (soft limit) past FD_SETSIZE for the test, restored afterwards."""
+    wanted = FD_SETSIZE + 64
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= wanted:
-        return True
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        yield
+        return
     if hard != resource.RLIM_INFINITY and hard < wanted:
-        return False
+        pytest.skip("RLIMIT_NOFILE cannot reach %d (needed to get a descriptor past FD_SETSIZE)"
+                    % wanted)
     resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    return True
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def _fill_below(limit):
@@ -49,7 +58,6 @@ class Echo(protocol.Protocol):
 
 def _peer_sees_closed(client, reactor, timeout=5.0):
     """Iterate the reactor until the raw `client` socket reads EOF or a reset."""
-    import time
     client.setblocking(False)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -64,10 +72,7 @@ def _peer_sees_closed(client, reactor, timeout=5.0):
     return False
 
 
-def test_accepted_descriptor_too_large_for_select_is_closed_at_once(caplog):
-    if not _raise_descriptor_limit(FD_SETSIZE + 64):
-        pytest.skip("RLIMIT_NOFILE cannot reach %d (needed to get a descriptor past FD_SETSIZE)"
-                    % (FD_SETSIZE + 64))
+def test_accepted_descriptor_too_large_for_select_is_closed_at_once(caplog, descriptor_room):
     Echo.made = []
     reactor = fastreactor.Reactor("select")
     factory = protocol.Factory.forProtocol(Echo)
@@ -102,7 +107,6 @@ def test_accepted_descriptor_too_large_for_select_is_closed_at_once(caplog):
         again.sendall(b"ping")
         got = b""
         again.setblocking(False)
-        import time
         deadline = time.monotonic() + 5
         while got != b"ping" and time.monotonic() < deadline:
             reactor.iterate(0.01)
@@ -120,10 +124,7 @@ def test_accepted_descriptor_too_large_for_select_is_closed_at_once(caplog):
         reactor.close()
 
 
-def test_connect_with_a_descriptor_too_large_for_select_fails_the_attempt():
-    if not _raise_descriptor_limit(FD_SETSIZE + 64):
-        pytest.skip("RLIMIT_NOFILE cannot reach %d (needed to get a descriptor past FD_SETSIZE)"
-                    % (FD_SETSIZE + 64))
+def test_connect_with_a_descriptor_too_large_for_select_fails_the_attempt(descriptor_room):
     reactor = fastreactor.Reactor("select")
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -146,7 +147,6 @@ def test_connect_with_a_descriptor_too_large_for_select_fails_the_attempt():
     try:
         fillers = _fill_below(FD_SETSIZE)   # the client socket gets a number select refuses
         connector = reactor.connectTCP("127.0.0.1", server.getsockname()[1], Factory(), timeout=5)
-        import time
         deadline = time.monotonic() + 5
         while not outcome and time.monotonic() < deadline:
             reactor.iterate(0.01)
