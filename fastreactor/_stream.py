@@ -184,7 +184,12 @@ class Connecting:
             return None
         err = self.socket.connect_ex(self.realAddress)
         if err in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR):
-            self.reactor.addWriter(self)
+            try:
+                self.reactor.addWriter(self)
+            except Exception as e:
+                # The poller cannot watch the socket (select: a number >= FD_SETSIZE): the
+                # attempt fails, as it does on Twisted when its reactor drops the descriptor.
+                self.failIfNotConnected(self.reactor._api.ConnectError(string=str(e)))
             return None
         if err not in (0, errno.EISCONN):
             self.failIfNotConnected(self.reactor._api.getConnectError((err, os.strerror(err))))

@@ -118,13 +118,23 @@ cdef class StreamTransport(Handle):
     # ---- used by ports and connectors --------------------------------------------------------------
 
     def _attach(self, protocol):
-        """Start reading and hand this transport to `protocol.makeConnection`."""
+        """Start reading and hand this transport to `protocol.makeConnection`. If the loop cannot
+        watch the descriptor (the select poller refuses numbers at or above FD_SETSIZE), the
+        connection is lost at once with that error, before the protocol ever sees it (so its
+        connectionLost is not called; a connector's is), and the error is raised to the caller."""
         self.protocol = protocol
         self.half_closeable = self.loop.api.isHalfCloseable(protocol)
+        try:
+            self.start_reading()
+        except Exception as e:
+            # Close the descriptor now rather than when the transport is freed, and never count
+            # it as open: nothing would ever report it lost.
+            self.protocol = None
+            self.lose(self.loop.api.Failure(e))
+            raise
         if not self.counted_open and not self.disconnected:
             self.counted_open = 1
             self.loop.stat_open += 1
-        self.start_reading()
         protocol.makeConnection(self)
 
     cdef int start_reading(self) except -1:

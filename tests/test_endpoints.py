@@ -17,6 +17,7 @@ from twisted.internet import endpoints as t_endpoints
 from twisted.internet import epollreactor
 
 from conftest import run_until
+from twisted_cleanup import dispose_twisted_reactor
 
 SERVER_ATTRS = ("_port", "_backlog", "_interface", "_address", "_mode", "_wantPID")
 CLIENT_ATTRS = ("_host", "_port", "_timeout", "_bindAddress", "_path", "_checkPID")
@@ -53,12 +54,51 @@ CLIENT_STRINGS = [
 ]
 
 
+def _open_descriptors():
+    """The open descriptor numbers, except /dev/null ones: the first listen in the process opens
+    the EMFILE reserve (/dev/null, held for the life of the process on purpose)."""
+    names = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink("/proc/self/fd/" + name) != os.devnull:
+                names.add(name)
+        except OSError:
+            pass        # the directory's own descriptor, closed by now
+    return names
+
+
+@pytest.fixture(autouse=True)
+def no_descriptor_left_open():
+    """Each test here closes every descriptor it opened, reactors included, without waiting for
+    the garbage collector (descriptors left to it piled up in the full suite past FD_SETSIZE)."""
+    if not os.path.isdir("/proc/self/fd"):
+        yield           # nowhere to count descriptors: the tests still run, unchecked
+        return
+    before = _open_descriptors()
+    yield
+    left = _open_descriptors() - before
+    assert not left, "descriptors left open: %s" % sorted(
+        "%s -> %s" % (fd, os.readlink("/proc/self/fd/" + fd)) for fd in left
+        if os.path.exists("/proc/self/fd/" + fd))
+
+
 @pytest.fixture
 def reactors():
     ours = fastreactor.Reactor()
     theirs = epollreactor.EPollReactor()
     yield ours, theirs
     ours.close()
+    dispose_twisted_reactor(theirs)
+
+
+def wait_until_closed(reactor, deferred=None):
+    """Iterate until every connection is lost (both ends, they are in this reactor) and
+    `deferred` (a stopListening result) has fired, so no descriptor is left to the collector."""
+    fired = []
+    if deferred is not None:
+        deferred.addBoth(fired.append)
+    run_until(reactor, lambda: (deferred is None or fired)
+              and reactor.stats()["connections_open"] == 0)
 
 
 def attributes(endpoint, names):
@@ -187,9 +227,7 @@ def test_tcp_end_to_end(reactor):
     proto.transport.write(b"hello endpoint")
     run_until(reactor, lambda: proto.received == b"hello endpoint")
     proto.transport.loseConnection()
-    stopped = []
-    ports[0].stopListening().addBoth(stopped.append)
-    run_until(reactor, lambda: stopped)
+    wait_until_closed(reactor, ports[0].stopListening())
 
 
 def test_tcp_connect_failure_reaches_the_deferred(reactor):
@@ -232,7 +270,7 @@ def test_unix_endpoint_uses_listen_unix_or_names_it(reactor, tmp_path):
         client.connect(f_protocol.Factory.forProtocol(Collect)).addCallback(connected.append)
         run_until(reactor, lambda: connected)
         connected[0].transport.loseConnection()
-        port.stopListening()
+        wait_until_closed(reactor, port.stopListening())
     else:
         assert results[0].check(MissingReactorMethod)
         assert "reactor.listenUNIX()" in str(results[0].value)
@@ -297,7 +335,9 @@ def test_endpoint_deferreds_follow_the_twisted_face():
         assert isinstance(d, t_defer.Deferred)
         ports = []
         d.addCallback(ports.append)
-        ports[0].stopListening()
+        stopped = []
+        ports[0].stopListening().addBoth(stopped.append)
+        run_until(r, lambda: stopped)
     finally:
         r.close()
 
@@ -331,7 +371,7 @@ def test_adopted_stream_server_endpoint(reactor):
     again = []
     endpoint.listen(f_protocol.Factory.forProtocol(Echo)).addErrback(again.append)
     assert again and "only once" in str(again[0].value)
-    ports[0].stopListening()
+    wait_until_closed(reactor, ports[0].stopListening())
 
 
 def test_ssl_endpoint_on_the_twisted_face_serves_tls(certificate):

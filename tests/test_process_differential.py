@@ -16,6 +16,8 @@ import fastreactor.protocol
 twisted_protocol = pytest.importorskip("twisted.internet.protocol")
 from twisted.internet import epollreactor  # noqa: E402
 
+from twisted_cleanup import dispose_twisted_reactor  # noqa: E402
+
 PY = sys.executable
 BURST = 0.06
 
@@ -106,6 +108,8 @@ def run_scenario(face, scenario, timeout=15):
     reactor.run(installSignalHandlers=True)
     if hasattr(reactor, "close"):
         reactor.close()
+    else:
+        dispose_twisted_reactor(reactor)     # Twisted's: its waker pipe is never closed otherwise
     return canonical(trace)
 
 
