@@ -69,7 +69,9 @@ class Producer:
 def run(face, server_steps, client_steps=()):
     """One TLS connection on `face`. `server_steps`/`client_steps`: (delay, name, action(p))
     run from that side's handshakeCompleted (delay None: at once, in handshakeCompleted;
-    delay "made": in connectionMade instead); each traces side.name before its action.
+    delay "made": in connectionMade instead; a number: that many seconds after it, steps of
+    equal delay in one iteration, and never before the steps of a smaller delay have run in an
+    earlier iteration); each traces side.name before its action.
     Returns the trace; each side's connectionLost is preceded by what it received in all."""
     def scenario(reactor, face, trace, done):
         P = face.protocol
@@ -82,15 +84,34 @@ def run(face, server_steps, client_steps=()):
                 reactor.callLater(0.1, done)
 
         def steps(p, side, which):
+            # Timed steps run in groups of equal delay, each group in one reactor iteration, and
+            # each group is scheduled when the one before it has run: a stalled reactor (a loaded
+            # machine) then cannot merge two groups into one iteration, which changes what
+            # Twisted's TLS does (it sends small writes on the iteration after them).
+            groups = []
             for delay, name, action in which:
-                def step(name=name, action=action):
+                if delay is None or delay == "made":
                     trace.append(side + "." + name)
                     action(p)
-
-                if delay is None or delay == "made":
-                    step()
+                elif groups and groups[-1][0] == delay:
+                    groups[-1][1].append((name, action))
                 else:
-                    reactor.callLater(delay, step)
+                    groups.append((delay, [(name, action)]))
+
+            def schedule(i, previous):
+                if i == len(groups):
+                    return
+                delay, members = groups[i]
+
+                def fire():
+                    for name, action in members:
+                        trace.append(side + "." + name)
+                        action(p)
+                    schedule(i + 1, delay)
+
+                reactor.callLater(delay - previous, fire)
+
+            schedule(0, 0.0)
 
         def protocol_for(side, which):
             class Side(P.Protocol):
