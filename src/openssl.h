@@ -112,14 +112,23 @@ static fr_openssl_api fr_ossl;
 
 /* ---- the socket BIO ------------------------------------------------------------------------ */
 
-static int fr_bio_read(BIO *bio, char *buf, int len) {
+/* The connection's fr_tls_io for a read or write callback, with the BIO's retry flags cleared;
+ * NULL with errno EBADF once the layer has detached it or closed the descriptor. */
+static fr_tls_io *fr_bio_io(BIO *bio) {
     fr_tls_io *io = (fr_tls_io *)fr_ossl.BIO_get_data(bio);
-    ssize_t n;
     fr_ossl.BIO_clear_flags(bio, FR_BIO_FLAGS_RWS | FR_BIO_FLAGS_SHOULD_RETRY);
     if (io == NULL || io->fd < 0) {
         errno = EBADF;
-        return -1;
+        return NULL;
     }
+    return io;
+}
+
+static int fr_bio_read(BIO *bio, char *buf, int len) {
+    fr_tls_io *io = fr_bio_io(bio);
+    ssize_t n;
+    if (io == NULL)
+        return -1;
     n = recv(io->fd, buf, (size_t)len, 0);
     if (n > 0)
         return (int)n;
@@ -175,13 +184,10 @@ static int fr_tls_io_send_held(fr_tls_io *io) {
 }
 
 static int fr_bio_write(BIO *bio, const char *buf, int len) {
-    fr_tls_io *io = (fr_tls_io *)fr_ossl.BIO_get_data(bio);
+    fr_tls_io *io = fr_bio_io(bio);
     ssize_t n;
-    fr_ossl.BIO_clear_flags(bio, FR_BIO_FLAGS_RWS | FR_BIO_FLAGS_SHOULD_RETRY);
-    if (io == NULL || io->fd < 0) {
-        errno = EBADF;
+    if (io == NULL)
         return -1;
-    }
     if (io->collect || io->hold || io->held_len)
         return fr_tls_io_keep(io, buf, (size_t)len) < 0 ? -1 : len;
     n = send(io->fd, buf, (size_t)len, FR_SEND_FLAGS);

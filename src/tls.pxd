@@ -78,4 +78,5 @@ cdef class TLSLayer:
     cdef int want_writable(self, TCPConnection t) except -1
     cdef int fail(self, TCPConnection t, object reason, bint abortive) except -1
     cdef int queue_close_notify(self, TCPConnection t) except -1
+    cdef int drop_memorybio_objects(self) except -1
     cdef int release(self) except -1

@@ -202,12 +202,7 @@ cdef class TLSLayer:
             self.keep_buffers = True
         self.ssl = ssl
         self.bio = bio
-        self.tls_incoming = None
-        self.tls_outgoing = None
-        self.bio_write = None
-        self.bio_read = None
-        self.ssl_read = None
-        self.ssl_write = None
+        self.drop_memorybio_objects()
         return True
 
     def __dealloc__(self):
@@ -907,6 +902,17 @@ cdef class TLSLayer:
         self.release()
         return 0
 
+    cdef int drop_memorybio_objects(self) except -1:
+        """Let go of the MemoryBIO path's objects and bound methods (the direct path, or the end,
+        needs none of them)."""
+        self.tls_incoming = None
+        self.tls_outgoing = None
+        self.bio_write = None
+        self.bio_read = None
+        self.ssl_read = None
+        self.ssl_write = None
+        return 0
+
     cdef int release(self) except -1:
         """Drop the TLS session and its buffers (the connection has ended)."""
         if self.handshake_timer is not None:
@@ -926,11 +932,6 @@ cdef class TLSLayer:
         self.io.fd = -1
         fr_tls_io_free(&self.io)
         self.tls_raw = None
-        self.tls_incoming = None
-        self.tls_outgoing = None
-        self.bio_write = None
-        self.bio_read = None
-        self.ssl_read = None
-        self.ssl_write = None
+        self.drop_memorybio_objects()
         self.tls_object = None
         return 0
