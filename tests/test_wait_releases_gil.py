@@ -11,7 +11,8 @@ from fastreactor.protocol import Factory, Protocol
 
 
 def progress_during(reactor, seconds):
-    """How many times another thread ran while the reactor waited `seconds` with nothing ready."""
+    """How many times another thread ran while the reactor blocked `seconds` in one wait with
+    nothing ready (a wait that returns early, woken by something, is tried again)."""
     count = [0]
     stop = threading.Event()
     started = threading.Event()
@@ -25,12 +26,17 @@ def progress_during(reactor, seconds):
     t = threading.Thread(target=spin)
     t.start()
     started.wait(5)
-    before = count[0]
-    reactor.iterate(seconds)
-    during = count[0] - before
-    stop.set()
-    t.join(5)
-    return during
+    try:
+        for attempt in range(5):
+            before = count[0]
+            began = time.monotonic()
+            reactor.iterate(seconds)
+            if time.monotonic() - began >= seconds * 0.8:
+                return count[0] - before
+        raise AssertionError("the reactor never blocked for %s s" % (seconds,))
+    finally:
+        stop.set()
+        t.join(5)
 
 
 class Count(Protocol):
@@ -58,7 +64,7 @@ def busy_connections(reactor, n):
 
 
 def test_an_idle_wait_lets_other_threads_run(reactor):
-    assert progress_during(reactor, 0.3) > 10
+    assert progress_during(reactor, 0.3) >= 3
 
 
 def test_a_wait_after_busy_iterations_lets_other_threads_run(reactor):
@@ -71,7 +77,7 @@ def test_a_wait_after_busy_iterations_lets_other_threads_run(reactor):
             reactor.iterate(0)
             run_until(reactor, lambda: all(s.received == 100 * round for s in servers))
         # The last waits reported several events each; the next one finds none and blocks.
-        assert progress_during(reactor, 0.3) > 10
+        assert progress_during(reactor, 0.3) >= 3
         for p in peers:
             p.sendall(b"y")
         run_until(reactor, lambda: all(s.received == 501 for s in servers))
