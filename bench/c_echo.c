@@ -9,6 +9,9 @@
  * accepted connection, level-triggered epoll, reads of at most 64 KiB, accepts batched per
  * readiness, writes sent at once and the rest buffered and flushed on EPOLLOUT (watched only
  * while the buffer is not empty).  RLIMIT_NOFILE is raised to the hard limit.
+ *
+ * Built with -DECHO_PYTHON_PROTOCOL (bench/cbuild.py's c_echo_python), it hands each message to
+ * a Python protocol instead of echoing it itself: see echo_python.h.
  */
 #define _GNU_SOURCE
 #include <netinet/tcp.h>
@@ -17,6 +20,9 @@
 #include <sys/un.h>
 
 #include "echo_common.h"
+#ifdef ECHO_PYTHON_PROTOCOL
+#include "echo_python.h"    /* c_echo_python: each message goes through a Python protocol */
+#endif
 
 #define READ_SIZE 65536
 
@@ -25,6 +31,9 @@ static int max_fds;
 static char rbuf[READ_SIZE];
 
 static void drop(int fd) {
+#ifdef ECHO_PYTHON_PROTOCOL
+    python_disconnect(fd);
+#endif
     free(clients[fd].buf);
     memset(&clients[fd], 0, sizeof clients[fd]);
     close(fd);
@@ -92,6 +101,9 @@ int main(int argc, char **argv) {
     if (ep < 0) die("epoll_create1");
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls};
     epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+#ifdef ECHO_PYTHON_PROTOCOL
+    python_init(ep, max_fds);
+#endif
 
     struct epoll_event evs[256];
     for (;;) {
@@ -113,6 +125,9 @@ int main(int argc, char **argv) {
                     if (!unix_path) setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
                     struct epoll_event cev = {.events = EPOLLIN, .data.fd = c};
                     epoll_ctl(ep, EPOLL_CTL_ADD, c, &cev);
+#ifdef ECHO_PYTHON_PROTOCOL
+                    python_connect(c);
+#endif
                 }
                 continue;
             }
@@ -125,7 +140,11 @@ int main(int argc, char **argv) {
             if (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
                 ssize_t r = read(fd, rbuf, sizeof rbuf);
                 if (r > 0) {
+#ifdef ECHO_PYTHON_PROTOCOL
+                    if (python_deliver(fd, rbuf, (size_t)r) < 0) drop(fd);
+#else
                     if (echo(ep, fd, rbuf, (size_t)r) < 0) drop(fd);
+#endif
                 } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
                     drop(fd);
                 }

@@ -5,7 +5,8 @@ import report
 
 COLORS = {"fastreactor": "#d62728", "fastreactor-twisted": "#ff9896", "twisted": "#1f77b4",
           "asyncio": "#2ca02c", "uvloop": "#9467bd",
-          "rloop": "#8c564b", "aiofastnet": "#e377c2", "c": "#7f7f7f"}
+          "rloop": "#8c564b", "aiofastnet": "#e377c2", "c": "#7f7f7f",
+          "c-python": "#bcbd22"}
 
 
 def _bars(ax, groups, series, title, ylabel, log=False):

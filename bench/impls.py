@@ -7,7 +7,8 @@ SERVERS = os.path.join(HERE, "servers")
 INPROC = os.path.join(HERE, "inproc")
 
 # Display order; the first two are "ours", the rest are the peers.
-ORDER = ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop", "rloop", "aiofastnet", "c")
+ORDER = ("fastreactor", "fastreactor-twisted", "twisted", "asyncio", "uvloop", "rloop", "aiofastnet", "c",
+         "c-python")
 OURS = ("fastreactor", "fastreactor-twisted")
 PEERS = ("uvloop", "twisted")  # every figure of ours is also given relative to these
 
@@ -20,6 +21,7 @@ DESCRIPTION = {
     "rloop": "rloop, an asyncio event loop written in Rust",
     "aiofastnet": "aiofastnet's Cython TCP transports on a uvloop event loop",
     "c": "plain C epoll echo server (the floor)",
+    "c-python": "the C floor handing each message to a Python protocol (the floor for Python protocols)",
 }
 
 SERVER_SCRIPT = {
@@ -60,6 +62,10 @@ def server_command(name, bins, port=0, unix=None):
     where = "unix:" + unix if unix is not None else str(port)
     if name == "c":
         return [bins["c_echo"], where]
+    if name == "c-python":
+        if "c_echo_python" not in bins:
+            return [sys.executable, "-c", "print('UNAVAILABLE ' + %r)" % bins.get("c_echo_python_error", "not built")]
+        return [bins["c_echo_python"], where]
     return [sys.executable, os.path.join(SERVERS, SERVER_SCRIPT[name]), where]
 
 
