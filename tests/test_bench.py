@@ -222,3 +222,25 @@ def test_loadgen_sends_exactly_m_messages():
     assert result["count"] == 500 and result["errors"] == 0
     assert 0 < result["p50_us"] <= result["p99_us"]
 
+
+
+@pytest.mark.parametrize("over", ["tcp", "unix"])
+def test_python_protocol_floor_echoes_through_a_python_protocol(over, tmp_path):
+    """c-python (bench/c_echo.c with echo_python.h) builds against this interpreter and echoes
+    every byte through its Python protocol, over TCP and over a UNIX socket."""
+    sys.path.insert(0, BENCH)
+    try:
+        import cbuild
+        import impls
+        import procs
+    finally:
+        sys.path.remove(BENCH)
+    bins = cbuild.build_all()
+    assert "c_echo_python" in bins, bins.get("c_echo_python_error")
+    unix = str(tmp_path / "echo.sock") if over == "unix" else None
+    with procs.Server(impls.server_command("c-python", bins, unix=unix), procs.cpus()[0]) as server:
+        where = ["--unix", unix] if unix else ["--port", server.port]
+        result = procs.run_loadgen(bins["loadgen"], ["echo"] + where + ["--conns", 2, "--size", 3000,
+                                                                        "--messages", 400], procs.cpus()[1],
+                                    timeout=30)
+    assert result["count"] == 400 and result["errors"] == 0, result
