@@ -27,6 +27,7 @@
 #define READ_SIZE 65536
 
 static struct outbuf *clients;     /* each connection's unsent bytes, by descriptor */
+static unsigned char *peer_done;   /* the peer half-closed: close once the bytes above are sent */
 static int max_fds;
 static char rbuf[READ_SIZE];
 
@@ -36,6 +37,7 @@ static void drop(int fd) {
 #endif
     free(clients[fd].buf);
     memset(&clients[fd], 0, sizeof clients[fd]);
+    peer_done[fd] = 0;
     close(fd);
 }
 
@@ -70,6 +72,7 @@ static int flush(int ep, int fd) {
         if (w < 0) return errno == EAGAIN ? 0 : -1;
         outbuf_consume(c, (size_t)w);
     }
+    if (peer_done[fd]) return -1;   /* all sent back: close */
     set_events(ep, fd, EPOLLIN);
     return 0;
 }
@@ -79,7 +82,8 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     max_fds = raise_nofile();
     clients = calloc((size_t)max_fds, sizeof *clients);
-    if (!clients) die("calloc");
+    peer_done = calloc((size_t)max_fds, 1);
+    if (!clients || !peer_done) die("calloc");
 
     const char *unix_path = argc > 1 && !strncmp(argv[1], "unix:", 5) ? argv[1] + 5 : NULL;
     int one = 1;
@@ -145,6 +149,9 @@ int main(int argc, char **argv) {
 #else
                     if (echo(ep, fd, rbuf, (size_t)r) < 0) drop(fd);
 #endif
+                } else if (r == 0 && clients[fd].len) {
+                    peer_done[fd] = 1;      /* send the rest back first */
+                    set_events(ep, fd, EPOLLOUT);
                 } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
                     drop(fd);
                 }

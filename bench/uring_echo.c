@@ -14,13 +14,16 @@
  *   - one multishot recv per connection into a provided buffer ring (4096 buffers of 16 KiB);
  *     the bytes are copied into the connection's output buffer and the provided buffer is
  *     returned to the ring at once;
- *   - at most one send in flight per connection: what arrives meanwhile is appended to the
- *     output buffer and sent when the previous send completes (partial sends resent);
+ *   - at most one send in flight per connection, from a buffer of its own that nothing touches
+ *     until it completes: what arrives meanwhile is appended to the output buffer, which becomes
+ *     the next send's buffer (the two are swapped) when the previous send completes (partial
+ *     sends resent from where they stopped);
  *   - every SQE prepared during a turn goes to the kernel in the next turn's single
  *     io_uring_enter, which also waits for at least one completion.
  *
- * A connection whose recv stream ended (EOF, error) is closed once its send completed, so no
- * request can still refer to a descriptor that was closed and reused.
+ * A connection whose recv stream ended (EOF, error) is closed once everything it received was
+ * sent back and no send is in flight, so no request can still refer to a descriptor that was
+ * closed and reused.
  */
 #define _GNU_SOURCE
 #include <linux/io_uring.h>
@@ -42,8 +45,9 @@ enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
 #define UD(op, fd) (((uint64_t)(op) << 32) | (uint32_t)(fd))
 
 struct client {
-    struct outbuf out;   /* bytes to send; [0, inflight) are in the kernel's hands */
-    size_t inflight;
+    struct outbuf out;       /* bytes received since the send in flight started */
+    struct outbuf sending;   /* the send in flight's bytes (len 0: none); never grown meanwhile */
+    size_t sent;             /* of sending, the bytes the kernel already took */
     int recv_done;   /* the multishot recv ended for good */
     int open;
 };
@@ -122,16 +126,28 @@ static void arm_recv(int fd) {
     s->user_data = UD(OP_RECV, fd);
 }
 
-static void start_send(int fd) {
+/* Send what remains of the connection's send buffer. */
+static void submit_send(int fd) {
     struct client *c = &clients[fd];
     struct io_uring_sqe *s = get_sqe();
     s->opcode = IORING_OP_SEND;
     s->fd = fd;
-    s->addr = (uint64_t)(uintptr_t)c->out.buf;
-    s->len = (unsigned)c->out.len;
+    s->addr = (uint64_t)(uintptr_t)(c->sending.buf + c->sent);
+    s->len = (unsigned)(c->sending.len - c->sent);
     s->msg_flags = MSG_NOSIGNAL;
     s->user_data = UD(OP_SEND, fd);
-    c->inflight = c->out.len;
+}
+
+/* No send in flight and bytes waiting: they become the send buffer (swapped, so neither buffer
+ * is reallocated while the kernel may read it) and go out. */
+static void start_send(int fd) {
+    struct client *c = &clients[fd];
+    struct outbuf spare = c->sending;
+    c->sending = c->out;
+    spare.len = 0;
+    c->out = spare;
+    c->sent = 0;
+    submit_send(fd);
 }
 
 static void recycle(unsigned short bid) {
@@ -145,9 +161,10 @@ static void recycle(unsigned short bid) {
 
 static void maybe_close(int fd) {
     struct client *c = &clients[fd];
-    if (c->open && c->recv_done && c->inflight == 0) {
+    if (c->open && c->recv_done && c->sending.len == 0 && c->out.len == 0) {
         close(fd);
         free(c->out.buf);
+        free(c->sending.buf);
         memset(c, 0, sizeof *c);
     }
 }
@@ -177,7 +194,7 @@ static void on_cqe(struct io_uring_cqe *cqe) {
             unsigned short bid = (unsigned short)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
             if (outbuf_append(&c->out, bufs + (size_t)bid * BUF_SIZE, (size_t)res) < 0) die("realloc");
             recycle(bid);
-            if (c->inflight == 0) start_send(fd);
+            if (c->sending.len == 0) start_send(fd);
             if (!(cqe->flags & IORING_CQE_F_MORE)) arm_recv(fd);
         } else if (res == -ENOBUFS) {
             arm_recv(fd); /* the ring ran dry; buffers come back as sends complete */
@@ -189,16 +206,21 @@ static void on_cqe(struct io_uring_cqe *cqe) {
     }
     /* OP_SEND */
     if (res < 0) {
-        c->out.len = c->inflight = 0;
-        shutdown(fd, SHUT_RDWR); /* ends the multishot recv, which then closes */
+        /* The peer is gone: drop what is left, end the multishot recv (its last completion
+         * closes the connection). */
+        c->out.len = c->sending.len = c->sent = 0;
+        shutdown(fd, SHUT_RDWR);
         maybe_close(fd);
         return;
     }
-    outbuf_consume(&c->out, (size_t)res);
-    c->inflight = 0;
-    if (c->out.len && !c->recv_done) start_send(fd);
-    else if (c->out.len == 0) maybe_close(fd);
-    else { c->out.len = 0; maybe_close(fd); }
+    c->sent += (size_t)res;
+    if (c->sent < c->sending.len) {
+        submit_send(fd);
+        return;
+    }
+    c->sending.len = c->sent = 0;
+    if (c->out.len) start_send(fd);
+    else maybe_close(fd);
 }
 
 int main(int argc, char **argv) {

@@ -244,3 +244,45 @@ def test_python_protocol_floor_echoes_through_a_python_protocol(over, tmp_path):
                                                                         "--messages", 400], procs.cpus()[1],
                                     timeout=30)
     assert result["count"] == 400 and result["errors"] == 0, result
+
+
+@pytest.mark.parametrize("program", ["c_echo", "c_echo_python", "uring_echo"])
+def test_c_floors_echo_a_bulk_stream_intact(program):
+    """Each C floor echoes a 3 MB stream sent while it answers, byte for byte, and closes once the
+    peer half-closed and everything went back (uring_echo used to send from a buffer it grew
+    while the send was in flight: it returned 16 KiB of a 3 MB stream)."""
+    sys.path.insert(0, BENCH)
+    try:
+        import cbuild
+        import procs
+    finally:
+        sys.path.remove(BENCH)
+    try:
+        path = cbuild.build(program)
+    except cbuild.BuildError as e:
+        pytest.fail("%s did not build: %s" % (program, e))
+    data = os.urandom(3_000_000)
+    try:
+        server = procs.Server([path, "0"], procs.cpus()[0]).start()
+    except procs.Unavailable as e:
+        pytest.skip("%s: %s (io_uring refused by this kernel)" % (program, e))
+    try:
+        conn = socket.create_connection(("127.0.0.1", int(server.port)), timeout=30)
+
+        def send():
+            conn.sendall(data)
+            conn.shutdown(socket.SHUT_WR)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        got = bytearray()
+        while True:
+            chunk = conn.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
+        sender.join(30)
+        conn.close()
+    finally:
+        server.stop()
+    assert len(got) == len(data) and bytes(got) == data, (program, len(got))
