@@ -160,7 +160,13 @@ cdef class StreamPort(Handle):
             try:
                 transport._attach(protocol)
             except Exception:
-                self.loop.report("Unhandled Error in makeConnection of %s" % (safe_repr(protocol),))
+                if transport.protocol is None:
+                    # _attach let go of the protocol before makeConnection: the poller refused the
+                    # descriptor (select and a number at or above FD_SETSIZE), and it is closed.
+                    self.loop.report("Closed the connection from %s at once: this reactor's poller "
+                                     "cannot watch its descriptor" % (address,))
+                else:
+                    self.loop.report("Unhandled Error in makeConnection of %s" % (safe_repr(protocol),))
         if self.number_accepts < ACCEPT_BATCH_MAX:
             self.number_accepts += 20
         return None

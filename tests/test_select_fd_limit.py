@@ -93,6 +93,10 @@ def test_accepted_descriptor_too_large_for_select_is_closed_at_once(caplog, desc
         assert Echo.made == []
         assert any("FD_SETSIZE" in (r.exc_text or "") or "FD_SETSIZE" in str(r.exc_info and r.exc_info[1])
                    for r in caplog.records), [r.getMessage() for r in caplog.records]
+        # The message says what happened (not "Unhandled Error in makeConnection": it never ran).
+        assert any("poller cannot watch its descriptor" in r.getMessage() for r in caplog.records), \
+            [r.getMessage() for r in caplog.records]
+        assert not any("makeConnection" in r.getMessage() for r in caplog.records)
         probe = os.open(os.devnull, os.O_RDONLY)    # the lowest free number: the refused one is free again
         os.close(probe)
         assert probe == FD_SETSIZE, "descriptor %d is still open" % (FD_SETSIZE,)
