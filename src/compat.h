@@ -231,4 +231,17 @@ static inline int fr_fill_sockaddr_un(struct sockaddr_storage *ss, const char *p
     return 0;
 }
 
+/* Whether the deque `d` holds anything. A deque keeps its length in ob_size, so with the GIL this
+   reads one field instead of PyObject_IsTrue's generic path (the loop asks twice an iteration);
+   free-threaded builds ask PyObject_Size, which reads it under the deque's own lock. */
+#include <Python.h>
+static inline int fr_deque_nonempty(PyObject *d)
+{
+#ifdef Py_GIL_DISABLED
+    return PyObject_Size(d) > 0;
+#else
+    return Py_SIZE(d) != 0;
+#endif
+}
+
 #endif

@@ -6,7 +6,7 @@ import os
 
 cimport cython
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.object cimport PyCallable_Check, Py_SIZE
+from cpython.object cimport PyCallable_Check
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memset
@@ -18,12 +18,9 @@ cdef enum:
 READ_CHUNK_SIZE = READ_CHUNK
 
 
-cdef inline bint any_thread_calls(object calls) noexcept:
-    """Whether the deque of calls from other threads holds any: a deque keeps its length in
-    ob_size, so this reads it rather than paying PyObject_IsTrue's generic path twice an iteration
-    (a relaxed atomic load where the GIL is disabled; a call appended meanwhile also wakes the
-    poll through the waker, so a stale read costs nothing)."""
-    return Py_SIZE(calls) != 0
+cdef extern from "compat.h":
+    # Whether the deque of calls from other threads holds any (its size field, with the GIL).
+    bint any_thread_calls "fr_deque_nonempty"(object calls)
 
 
 # Cython's tp_clear would set poller, timers and waker to None, and a method reaching them through
