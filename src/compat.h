@@ -244,4 +244,21 @@ static inline int fr_deque_nonempty(PyObject *d)
 #endif
 }
 
+/* Whether the calling thread is the only Python thread of its interpreter, on a build with a GIL.
+   Then no other thread can be waiting for the GIL it holds, except one entering Python only now
+   from a thread of its own (PyGILState_Ensure, a ctypes callback): the loop keeps the GIL through a
+   wait only for a few milliseconds (Loop.poll_once), so such a thread waits no longer than that.
+   Always 0 where the GIL is disabled: a blocked thread must detach for the others to stop the
+   world (garbage collection). */
+static inline int fr_only_python_thread(void)
+{
+#ifdef Py_GIL_DISABLED
+    return 0;
+#else
+    PyThreadState *ts = PyThreadState_Get();
+    return PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(ts)) == ts
+           && PyThreadState_Next(ts) == NULL;
+#endif
+}
+
 #endif

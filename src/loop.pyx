@@ -21,6 +21,14 @@ READ_CHUNK_SIZE = READ_CHUNK
 cdef extern from "compat.h":
     # Whether the deque of calls from other threads holds any (its size field, with the GIL).
     bint any_thread_calls "fr_deque_nonempty"(object calls)
+    bint only_python_thread "fr_only_python_thread"()
+
+
+# How long a wait may keep the GIL when no other Python thread exists (as CPython's own switch
+# interval): releasing and taking it back costs ~400 instructions a wait, a sixth of a small echo
+# message, and a busy server's waits return well within this.
+cdef double HOLD_GIL_SECONDS = 0.005
+cdef unsigned long long HOLD_GIL_NS = 5000000
 
 
 # Cython's tp_clear would set poller, timers and waker to None, and a method reaching them through
@@ -288,7 +296,21 @@ cdef class Loop:
             self.stat_busy_ns += busy
             if busy > self.stat_longest_busy_ns:
                 self.stat_longest_busy_ns = busy
-        count = self.poller.wait(timeout, self.fired)
+        if timeout == 0.0 or timeout != timeout:
+            count = self.poller.wait(0.0, self.fired, False)    # a look: nothing to wait for
+        elif only_python_thread():
+            # No thread waits for the GIL: keep it through the first few milliseconds of the wait,
+            # and release it for the rest (a thread that enters Python meanwhile, from a thread of
+            # its own, waits no longer than that). A wait cut short by a signal returns as it is.
+            if timeout <= HOLD_GIL_SECONDS and timeout > 0.0:
+                count = self.poller.wait(timeout, self.fired, False)
+            else:
+                count = self.poller.wait(HOLD_GIL_SECONDS, self.fired, False)
+                if count == 0 and monotonic_ns() - before >= HOLD_GIL_NS:
+                    count = self.poller.wait(timeout - HOLD_GIL_SECONDS if timeout > 0.0 else timeout,
+                                             self.fired, True)
+        else:
+            count = self.poller.wait(timeout, self.fired, True)
         after = monotonic_ns()
         self.stat_poll_ns += after - before
         self.stat_awake_since_ns = after

@@ -18,7 +18,10 @@ cdef class Poller:
     cdef int register(self, int fd, int events) except -1
     cdef int modify(self, int fd, int events) except -1
     cdef int unregister(self, int fd, bint closing) except -1
-    cdef int wait(self, double timeout, FiredEvent *out) except -1
+    # `release`: let other threads run during the call (the GIL released, or the thread state
+    # detached where the GIL is disabled); the loop passes False only for a wait that cannot block
+    # long (see Loop.poll_once).
+    cdef int wait(self, double timeout, FiredEvent *out, bint release) except -1
 
 
 cdef class EpollPoller(Poller):

@@ -100,7 +100,7 @@ cdef class Poller:
     cdef int unregister(self, int fd, bint closing) except -1:
         raise NotImplementedError
 
-    cdef int wait(self, double timeout, FiredEvent *out) except -1:
+    cdef int wait(self, double timeout, FiredEvent *out, bint release) except -1:
         raise NotImplementedError
 
     def close(self):
@@ -167,10 +167,13 @@ cdef class EpollPoller(Poller):
             raise OSError(errno, "epoll_ctl(DEL) failed for fd %d" % fd)
         return 0
 
-    cdef int wait(self, double timeout, FiredEvent *out) except -1:
+    cdef int wait(self, double timeout, FiredEvent *out, bint release) except -1:
         cdef int n, i, ms = wait_milliseconds(timeout)
         cdef uint32_t e
-        with nogil:
+        if release:
+            with nogil:
+                n = epoll_wait(self.epfd, self.buffer, self.max_events, ms)
+        else:
             n = epoll_wait(self.epfd, self.buffer, self.max_events, ms)
         if n < 0:
             if errno == EINTR:
@@ -257,13 +260,16 @@ cdef class KqueuePoller(Poller):
         self.interest[fd] = 0
         return 0
 
-    cdef int wait(self, double timeout, FiredEvent *out) except -1:
+    cdef int wait(self, double timeout, FiredEvent *out, bint release) except -1:
         cdef timespec ts
         cdef timespec *tsp = NULL
         cdef int n, i
         if timespec_for_timeout(timeout, &ts):
             tsp = &ts
-        with nogil:
+        if release:
+            with nogil:
+                n = kevent(self.kq, NULL, 0, self.buffer, self.max_events, tsp)
+        else:
             n = kevent(self.kq, NULL, 0, self.buffer, self.max_events, tsp)
         if n < 0:
             if errno == EINTR:
@@ -330,10 +336,13 @@ cdef class PollPoller(Poller):
         self.position[fd] = -1
         return 0
 
-    cdef int wait(self, double timeout, FiredEvent *out) except -1:
+    cdef int wait(self, double timeout, FiredEvent *out, bint release) except -1:
         cdef int n, i, count = 0, ms = wait_milliseconds(timeout)
         cdef short r
-        with nogil:
+        if release:
+            with nogil:
+                n = poll(self.fds, self.nfds, ms)
+        else:
             n = poll(self.fds, self.nfds, ms)
         if n < 0:
             if errno == EINTR:
@@ -405,7 +414,7 @@ cdef class SelectPoller(Poller):
             self.max_fd -= 1
         return 0
 
-    cdef int wait(self, double timeout, FiredEvent *out) except -1:
+    cdef int wait(self, double timeout, FiredEvent *out, bint release) except -1:
         cdef fd_set r = self.readers
         cdef fd_set w = self.writers
         cdef timeval tv
@@ -413,7 +422,10 @@ cdef class SelectPoller(Poller):
         cdef int n, fd, count = 0, ev
         if timeval_for_timeout(timeout, &tv):
             tvp = &tv
-        with nogil:
+        if release:
+            with nogil:
+                n = select(self.max_fd + 1, &r, &w, NULL, tvp)
+        else:
             n = select(self.max_fd + 1, &r, &w, NULL, tvp)
         if n < 0:
             if errno == EINTR:

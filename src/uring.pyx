@@ -222,7 +222,7 @@ cdef class IouringPoller(Poller):
                     break
         return 0
 
-    cdef int wait(self, double timeout, FiredEvent *out) except -1:
+    cdef int wait(self, double timeout, FiredEvent *out, bint release) except -1:
         cdef int n, i, fd, count = 0, rc = 0, err = 0
         cdef uint32_t tok
         cdef uint64_t ud
@@ -237,7 +237,12 @@ cdef class IouringPoller(Poller):
             n = fr_ring_reap(self.ring, self.completions, self.max_events)
             if n == 0 or fr_ring_pending(self.ring):
                 waited = block and n == 0
-                with nogil:
+                if release:
+                    with nogil:
+                        rc = fr_ring_submit(self.ring, waited, ns)
+                        if rc < 0:
+                            err = errno
+                else:
                     rc = fr_ring_submit(self.ring, waited, ns)
                     if rc < 0:
                         err = errno
