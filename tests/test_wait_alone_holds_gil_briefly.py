@@ -2,17 +2,15 @@
 release costs ~400 instructions a wait). A thread that enters Python from C while the reactor
 waits (a ctypes callback on a thread Python did not start: PyGILState_Ensure) gets the GIL within
 that hold, not when the wait ends; its callFromThread then wakes the reactor at once. Every poller,
-a wait with no timeout and a long one, idle and after busy iterations."""
-import ctypes
+a wait with no timeout and a long one, idle and after busy iterations, each in a fresh interpreter
+(tests/gil_hold_scenario.py) where the reactor's thread is the only Python thread."""
+import json
 import os
 import shutil
 import subprocess
-import threading
-import time
+import sys
 
 import pytest
-
-from conftest import run_until
 
 FOREIGN_THREAD_C = r"""
 #include <pthread.h>
@@ -51,7 +49,8 @@ int native_thread_finished(void) {
 
 @pytest.fixture(scope="module")
 def native_threads(tmp_path_factory):
-    """A tiny shared library, built here, that calls a callback from a thread Python did not start."""
+    """The path of a tiny shared library, built here, that calls a callback from a thread Python
+    did not start."""
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc is None:
         pytest.fail("no C compiler: the build needs one (build-essential)")
@@ -59,72 +58,35 @@ def native_threads(tmp_path_factory):
     src, lib = where / "foreign.c", where / "libforeign.so"
     src.write_text(FOREIGN_THREAD_C)
     subprocess.run([cc, "-O2", "-shared", "-fPIC", "-pthread", "-o", str(lib), str(src)], check=True)
-    native = ctypes.CDLL(str(lib))
-    native.call_from_native_thread.argtypes = [ctypes.c_void_p, ctypes.c_uint]
-    return native
+    return str(lib)
 
 
-CALLBACK = ctypes.CFUNCTYPE(None)
+SCENARIO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gil_hold_scenario.py")
 
 
-def entered_during_wait(reactor, native, wait, delay):
-    """Start a native thread that, `delay` s into `reactor.iterate(wait)`, enters Python and calls
-    reactor.callFromThread; return (when it entered, when the wait returned), from the wait's start."""
-    assert threading.active_count() == 1, threading.enumerate()   # the reactor is alone
-    entered = []
-
-    def from_c():
-        entered.append(time.monotonic())
-        reactor.callFromThread(lambda: None)
-
-    callback = CALLBACK(from_c)     # kept alive until the native thread has called it
-    began = time.monotonic()
-    assert native.call_from_native_thread(ctypes.cast(callback, ctypes.c_void_p), int(delay * 1e6)) == 0
-    reactor.iterate(wait)
-    while not entered and time.monotonic() - began < delay:
-        reactor.iterate(wait)   # cut short before the thread came (a stale EINTR, see uring.pyx)
-    returned = time.monotonic()
-    deadline = time.monotonic() + 10
-    while not native.native_thread_finished() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    # Done with Python: its thread state is gone, so the next wait finds the reactor alone again.
-    assert native.native_thread_finished() and entered, "the native thread never got the GIL"
-    return entered[0] - began, returned - began
+def run_scenario(library, poller, wait, busy):
+    """tests/gil_hold_scenario.py in a fresh interpreter (where the reactor's thread is alone)."""
+    proc = subprocess.run([sys.executable, SCENARIO, library, poller, str(wait), "1" if busy else "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["threads"] == 1, result     # the reactor was alone: the hold applied
+    assert result["entered"] is not None, "the native thread never got the GIL"
+    return result["entered"], result["returned"]
 
 
-@pytest.mark.parametrize("wait", [None, 3.0], ids=["no-timeout", "3s"])
-def test_a_thread_entering_python_during_a_wait_gets_the_gil_at_once(reactor, native_threads, wait):
-    if wait is None:
-        wait = -1.0     # iterate with a negative delay blocks until an event, as run() does
-    entered, returned = entered_during_wait(reactor, native_threads, wait, 0.2)
+@pytest.mark.parametrize("wait", [-1.0, 3.0], ids=["no-timeout", "3s"])
+def test_a_thread_entering_python_during_a_wait_gets_the_gil_at_once(poller, native_threads, wait):
+    # iterate() with a negative delay blocks until an event, as run() does.
+    entered, returned = run_scenario(native_threads, poller, wait, busy=False)
     # It entered after its 0.2 s sleep plus at most the hold (5 ms) and scheduling slack, and its
     # callFromThread ended the wait; a wait that kept the GIL would have let it in only at the end
-    # (never, for no timeout: the test would hang until pytest's timeout).
+    # (never, for no timeout).
     assert 0.2 <= entered < 1.0, entered
     assert returned < 1.5, returned
 
 
-def test_the_same_after_busy_iterations(reactor, native_threads):
-    import socket
-    from fastreactor.protocol import Factory, Protocol
-
-    got = []
-
-    class Echo(Protocol):
-        def dataReceived(self, data):
-            got.append(data)
-            self.transport.write(data)
-
-    port = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
-    peer = socket.create_connection(("127.0.0.1", port.getHost().port))
-    try:
-        for i in range(200):        # waits that return at once, with the GIL kept
-            peer.sendall(b"x")
-            run_until(reactor, lambda: len(got) == i + 1)
-            assert peer.recv(1) == b"x"
-        entered, returned = entered_during_wait(reactor, native_threads, 3.0, 0.2)
-        assert 0.2 <= entered < 1.0, entered
-        assert returned < 1.5, returned
-    finally:
-        peer.close()
-        port.stopListening()
+def test_the_same_after_busy_iterations(poller, native_threads):
+    entered, returned = run_scenario(native_threads, poller, 3.0, busy=True)
+    assert 0.2 <= entered < 1.0, entered
+    assert returned < 1.5, returned
