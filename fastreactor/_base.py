@@ -197,6 +197,14 @@ class ReactorMixin:
         self.threadpool.stop()
         self.threadpool = None
 
+    def close(self):
+        """Release the reactor now rather than when it is freed: as the loop's close(), and its
+        thread pool, if it has one, finishes the work queued on it and stops (as it does at
+        shutdown), so no worker thread outlives a reactor that was closed without stopping."""
+        if self.threadpool is not None:
+            self._stopThreadPool()
+        super().close()
+
     def getThreadPool(self):
         """The reactor's thread pool (started with the reactor, stopped at shutdown)."""
         if self.threadpool is None:

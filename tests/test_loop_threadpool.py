@@ -147,3 +147,29 @@ def test_pool_bounds_are_checked_when_made_and_when_adjusted():
     assert (pool.min, pool.max) == (1, 5)
     pool.adjustPoolsize(2, 3)
     assert (pool.min, pool.max) == (2, 3)
+
+
+def test_close_stops_the_pool_of_a_reactor_that_never_shut_down(poller):
+    """A reactor crashed (no shutdown, so no shutdown trigger stopped its pool) and then closed
+    leaves no worker thread behind; the work queued before close() still runs."""
+    import fastreactor
+    reactor = fastreactor.Reactor(poller)
+    before = set(pool_threads())
+    ran = []
+    started = threading.Event()
+    reactor.callWhenRunning(reactor.callInThread, started.set)
+
+    def crash_once_started():
+        if started.is_set():
+            reactor.crash()
+        else:
+            reactor.callLater(0.01, crash_once_started)
+
+    reactor.callWhenRunning(crash_once_started)
+    reactor.run(installSignalHandlers=False)
+    ours = [t for t in pool_threads() if t not in before]
+    assert ours, "the pool never started a worker"
+    reactor.callInThread(ran.append, 1)
+    reactor.close()
+    assert ran == [1]
+    assert not [t for t in ours if t.is_alive()]
