@@ -165,13 +165,31 @@ def run(face, on, server_which="server", client_host="localhost", settle=0.2):
     return run_traced(face, scenario, timeout=10)
 
 
-def compare(certs, poller, on, connector_reason=None, **kw):
+_oracle = {}
+
+
+@pytest.fixture
+def oracle(request, certs):
+    """`oracle(on, **kw)`: Twisted's trace of this test's scenario, run once per module and
+    reused for every poller and record path (the Twisted face uses neither), as
+    test_callback_errors.py does. The key is the test function and the keywords of run(): a
+    test's `on` is the same scenario for each of its parametrizations."""
+    def get(on, **kw):
+        key = (request.node.originalname, tuple(sorted(kw.items())))
+        if key not in _oracle:
+            trace = run(TwistedFace(certs), on, **kw)
+            assert "TIMEOUT" not in trace, trace
+            _oracle[key] = tuple(trace)
+        return list(_oracle[key])
+    return get
+
+
+def compare(oracle, certs, poller, on, connector_reason=None, **kw):
     """Both traces, side by side, must be equal. `connector_reason`: where fastreactor reports
     a TLS failure to clientConnectionLost with the TLS error (as the issue asks) and Twisted with
     the TCP transport's own reason, that entry is checked to be this instead of compared."""
-    expected = run(TwistedFace(certs), on, **kw)
+    expected = oracle(on, **kw)
     actual = run(FastFace(certs, poller), on, **kw)
-    assert "TIMEOUT" not in expected, expected
     expected, actual = by_side(expected), by_side(actual)
     if connector_reason is not None:
         theirs = [e for e in expected["client"] if e[0] == "clientF.clientConnectionLost"]
@@ -184,8 +202,8 @@ def compare(certs, poller, on, connector_reason=None, **kw):
     return actual
 
 
-def test_echo_with_writes_queued_before_the_handshake(certs, poller):
-    sides = compare(certs, poller, {
+def test_echo_with_writes_queued_before_the_handshake(oracle, certs, poller):
+    sides = compare(oracle, certs, poller, {
         "client.connectionMade": lambda p: p.transport.write(b"early"),
         "server.dataReceived": lambda p, data: p.transport.write(data),
         "client.dataReceived": lambda p, data: p.transport.loseConnection(),
@@ -198,64 +216,64 @@ def test_echo_with_writes_queued_before_the_handshake(certs, poller):
         ("server.connectionLost", "ConnectionDone")]
 
 
-def test_server_writes_and_loses_before_the_handshake(certs, poller):
-    compare(certs, poller, {
+def test_server_writes_and_loses_before_the_handshake(oracle, certs, poller):
+    compare(oracle, certs, poller, {
         "server.connectionMade": lambda p: (p.transport.write(b"bye"), p.transport.loseConnection()),
     })
 
 
-def test_lose_connection_before_the_handshake_with_nothing_queued(certs, poller):
-    sides = compare(certs, poller, {
+def test_lose_connection_before_the_handshake_with_nothing_queued(oracle, certs, poller):
+    sides = compare(oracle, certs, poller, {
         "server.connectionMade": lambda p: p.transport.loseConnection(),
     })
     # Twisted's TLS aborts here, and reports the abort as the TLS stream's unclean end.
     assert sides["server"][-1] == ("server.connectionLost", "ConnectionLost")
 
 
-def test_client_aborts_after_the_handshake(certs, poller):
-    compare(certs, poller, {
+def test_client_aborts_after_the_handshake(oracle, certs, poller):
+    compare(oracle, certs, poller, {
         "client.handshakeCompleted": lambda p: (p.transport.write(b"dropped"), p.transport.abortConnection()),
     })
 
 
-def test_server_replies_and_loses(certs, poller):
-    compare(certs, poller, {
+def test_server_replies_and_loses(oracle, certs, poller):
+    compare(oracle, certs, poller, {
         "client.connectionMade": lambda p: p.transport.write(b"question"),
         "server.dataReceived": lambda p, data: (p.transport.write(b"answer"), p.transport.loseConnection()),
     })
 
 
-def test_client_writes_and_loses_before_the_handshake(certs, poller):
-    compare(certs, poller, {
+def test_client_writes_and_loses_before_the_handshake(oracle, certs, poller):
+    compare(oracle, certs, poller, {
         "client.connectionMade": lambda p: (p.transport.write(b"last words"), p.transport.loseConnection()),
     })
 
 
-def test_untrusted_certificate(certs, poller):
-    sides = compare(certs, poller, {}, server_which="selfsigned", connector_reason="TLSError")
+def test_untrusted_certificate(oracle, certs, poller):
+    sides = compare(oracle, certs, poller, {}, server_which="selfsigned", connector_reason="TLSError")
     assert sides["client"] == ["client.connectionMade", ("client.connectionLost", "TLSError")]
     assert sides["server"] == ["server.connectionMade", ("server.connectionLost", "TLSError")]
 
 
-def test_expired_certificate(certs, poller):
-    compare(certs, poller, {}, server_which="expired", connector_reason="TLSError")
+def test_expired_certificate(oracle, certs, poller):
+    compare(oracle, certs, poller, {}, server_which="expired", connector_reason="TLSError")
 
 
-def test_server_writes_and_loses_in_handshake_completed(certs, poller):
-    compare(certs, poller, {
+def test_server_writes_and_loses_in_handshake_completed(oracle, certs, poller):
+    compare(oracle, certs, poller, {
         "server.handshakeCompleted": lambda p: (p.transport.write(b"all of it"), p.transport.loseConnection()),
     })
 
 
-def test_client_writes_in_handshake_completed_server_replies_and_loses(certs, poller):
-    compare(certs, poller, {
+def test_client_writes_in_handshake_completed_server_replies_and_loses(oracle, certs, poller):
+    compare(oracle, certs, poller, {
         "client.handshakeCompleted": lambda p: p.transport.write(b"question"),
         "server.dataReceived": lambda p, data: (p.transport.write(b"answer"), p.transport.loseConnection()),
     })
 
 
-def test_client_aborts_in_handshake_completed(certs, poller):
-    compare(certs, poller, {
+def test_client_aborts_in_handshake_completed(oracle, certs, poller):
+    compare(oracle, certs, poller, {
         "client.handshakeCompleted": lambda p: p.transport.abortConnection(),
     })
 
@@ -328,12 +346,11 @@ def server_answers_then_loses(client_steps):
     }
 
 
-def compare_in_order(certs, poller, on, order):
+def compare_in_order(oracle, certs, poller, on, order):
     """compare(), plus: on each face the entries named in `order` (str, or the first element of
     a tuple) appear in the merged trace in that order. Returns both merged traces."""
-    expected = run(TwistedFace(certs), on)
+    expected = oracle(on)
     actual = run(FastFace(certs, poller), on)
-    assert "TIMEOUT" not in expected, expected
     assert by_side(actual) == by_side(expected), (actual, expected)
     for trace in (expected, actual):
         missing = [entry for entry in order if entry not in trace]
@@ -343,37 +360,37 @@ def compare_in_order(certs, poller, on, order):
     return expected, actual
 
 
-def test_lose_connection_closes_after_the_peers_close_notify(certs, poller, record_path):
+def test_lose_connection_closes_after_the_peers_close_notify(oracle, certs, poller, record_path):
     """(a) The closing side's connectionLost (ConnectionDone) comes only after the peer has read
     the close_notify and answered it; then the peer's ends too (ConnectionDone)."""
-    expected, _ = compare_in_order(certs, poller, server_answers_then_loses([
+    expected, _ = compare_in_order(oracle, certs, poller, server_answers_then_loses([
         (0.5, "resume", lambda p: p.transport.resumeProducing()),
     ]), order=["server.lose", "client.resume", ("server.connectionLost", "ConnectionDone")])
     assert ("client.connectionLost", "ConnectionDone") in expected
 
 
-def test_data_sent_after_our_close_notify_is_delivered(certs, poller, record_path):
+def test_data_sent_after_our_close_notify_is_delivered(oracle, certs, poller, record_path):
     """(b) Data the peer sends after our loseConnection, before its close_notify, reaches
     dataReceived (Twisted reads on until the close_notify, and OpenSSL hands it over)."""
-    expected, _ = compare_in_order(certs, poller, server_answers_then_loses([
+    expected, _ = compare_in_order(oracle, certs, poller, server_answers_then_loses([
         (0.4, "late", lambda p: p.transport.write(b"late")),
         (0.6, "resume", lambda p: p.transport.resumeProducing()),
     ]), order=["server.lose", "client.late", ("server.dataReceived", b"late"), "client.resume",
                ("server.connectionLost", "ConnectionDone")])
 
 
-def test_peer_closing_tcp_without_close_notify_after_ours(certs, poller, record_path):
+def test_peer_closing_tcp_without_close_notify_after_ours(oracle, certs, poller, record_path):
     """(c) The peer answers our close_notify with a bare TCP FIN: the TLS stream was cut short,
     ConnectionLost, as Twisted reports it."""
-    expected, _ = compare_in_order(certs, poller, server_answers_then_loses([
+    expected, _ = compare_in_order(oracle, certs, poller, server_answers_then_loses([
         (0.4, "fin", fin_without_close_notify),
         (0.6, "abort", lambda p: p.transport.abortConnection()),
     ]), order=["server.lose", "client.fin", ("server.connectionLost", "ConnectionLost")])
 
 
-def test_a_peer_that_never_answers_keeps_the_connection_open(certs, poller, record_path):
+def test_a_peer_that_never_answers_keeps_the_connection_open(oracle, certs, poller, record_path):
     """A peer that reads nothing more and keeps TCP open: the closing side waits (as Twisted
     does, with no timeout) until the peer aborts; that ends it with ConnectionLost."""
-    compare_in_order(certs, poller, server_answers_then_loses([
+    compare_in_order(oracle, certs, poller, server_answers_then_loses([
         (1.0, "abort", lambda p: p.transport.abortConnection()),
     ]), order=["server.lose", "client.abort", ("server.connectionLost", "ConnectionLost")])

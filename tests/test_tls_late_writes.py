@@ -157,10 +157,34 @@ def by_side(trace):
     return sides
 
 
-def compare(certs, poller, server_steps, client_steps=()):
-    expected = run(TwistedOracle(certs), server_steps, client_steps)
+_oracle = {}
+
+# What a scenario's oracle trace does not depend on: the native side's poller and record path.
+NATIVE_ONLY = ("poller", "record_path")
+
+
+@pytest.fixture
+def oracle(request, certs):
+    """`oracle(server_steps, client_steps=())`: Twisted's trace of this test's scenario, run once
+    per module and reused for every poller and record path; a test's other parameters
+    (`streaming`) are part of the key, as its steps depend on them."""
+    params = getattr(request.node, "callspec", None)
+    params = params.params if params is not None else {}
+    key = (request.node.originalname,
+           tuple(sorted((k, v) for k, v in params.items() if k not in NATIVE_ONLY)))
+
+    def get(server_steps, client_steps=()):
+        if key not in _oracle:
+            trace = run(TwistedOracle(certs), server_steps, client_steps)
+            assert "TIMEOUT" not in trace, trace
+            _oracle[key] = tuple(trace)
+        return list(_oracle[key])
+    return get
+
+
+def compare(oracle, certs, poller, server_steps, client_steps=()):
+    expected = oracle(server_steps, client_steps)
     actual = run(FastFace(certs, poller), server_steps, client_steps)
-    assert "TIMEOUT" not in expected, expected
     assert by_side(actual) == by_side(expected), (actual, expected)
     return by_side(expected)
 
@@ -173,8 +197,8 @@ def lose(p):
     p.transport.loseConnection()
 
 
-def test_writes_after_lose_connection_are_dropped(certs, poller, record_path, cooperate):
-    sides = compare(certs, poller, [
+def test_writes_after_lose_connection_are_dropped(oracle, certs, poller, record_path, cooperate):
+    sides = compare(oracle, certs, poller, [
         (None, "write", write(b"before ")),
         (None, "lose", lose),
         (None, "write", write(b"after")),
@@ -184,9 +208,9 @@ def test_writes_after_lose_connection_are_dropped(certs, poller, record_path, co
     assert ("client.received", b"before ") in sides["client"]
 
 
-def test_writes_after_lose_connection_before_the_handshake_are_dropped(certs, poller, record_path,
-                                                                        cooperate):
-    sides = compare(certs, poller, [], [
+def test_writes_after_lose_connection_before_the_handshake_are_dropped(oracle, certs, poller,
+                                                                        record_path, cooperate):
+    sides = compare(oracle, certs, poller, [], [
         ("made", "write", write(b"early")),
         ("made", "lose", lose),
         ("made", "write", write(b" late")),
@@ -195,9 +219,10 @@ def test_writes_after_lose_connection_before_the_handshake_are_dropped(certs, po
 
 
 @pytest.mark.parametrize("streaming", [True, False], ids=["push", "pull"])
-def test_a_registered_producer_keeps_writes_going_until_unregistered(certs, poller, record_path,
-                                                                     cooperate, streaming):
-    sides = compare(certs, poller, [
+def test_a_registered_producer_keeps_writes_going_until_unregistered(oracle, certs, poller,
+                                                                     record_path, cooperate,
+                                                                     streaming):
+    sides = compare(oracle, certs, poller, [
         (None, "register", lambda p: p.transport.registerProducer(Producer(p.trace), streaming)),
         (None, "write", write(b"before ")),
         (None, "lose", lose),
@@ -213,8 +238,8 @@ def test_a_registered_producer_keeps_writes_going_until_unregistered(certs, poll
 
 
 @pytest.mark.parametrize("streaming", [True, False], ids=["push", "pull"])
-def test_a_write_just_before_unregister_producer_is_sent(certs, poller, record_path, cooperate,
-                                                        streaming):
+def test_a_write_just_before_unregister_producer_is_sent(oracle, certs, poller, record_path,
+                                                        cooperate, streaming):
     """Where fastreactor differs on purpose: a write made while the producer is registered is
     sent even when unregisterProducer follows in the same reactor iteration. Twisted's TLS
     transport gathers small writes and hands them to TLSMemoryBIOProtocol.write on the next
@@ -228,7 +253,7 @@ def test_a_write_just_before_unregister_producer_is_sent(certs, poller, record_p
         (0.1, "unregister", lambda p: p.transport.unregisterProducer()),
         (0.1, "write", write(b" after")),
     ]
-    expected = by_side(run(TwistedOracle(certs), steps))
+    expected = by_side(oracle(steps))
     actual = by_side(run(FastFace(certs, poller), steps))
     theirs = ("client.received", b"")
     ours = ("client.received", b"last")
@@ -239,10 +264,11 @@ def test_a_write_just_before_unregister_producer_is_sent(certs, poller, record_p
 
 
 @pytest.mark.parametrize("streaming", [True, False], ids=["push", "pull"])
-def test_lose_connection_waits_for_the_producer(certs, poller, record_path, cooperate, streaming):
+def test_lose_connection_waits_for_the_producer(oracle, certs, poller, record_path, cooperate,
+                                                streaming):
     """The close waits for unregisterProducer even with nothing written meanwhile; the client
     sees the connection open (it can still write to the server) until then."""
-    sides = compare(certs, poller, [
+    sides = compare(oracle, certs, poller, [
         (None, "register", lambda p: p.transport.registerProducer(Producer(p.trace), streaming)),
         (None, "lose", lose),
         (0.6, "unregister", lambda p: p.transport.unregisterProducer()),

@@ -106,6 +106,8 @@ def test_slow_lossy_link(link, face, request):
     # retransmissions failed; counted as TcpExtTCPAbortOnTimeout): those end in ConnectionLost.
     unfinished = [r for r in client_report if not r["ok"]]
     print("unfinished connections (whole reports):", unfinished)    # the assertion shows them cut
+    if len(unfinished) + len(lost_after_close) > aborts:
+        explain_unfinished(link, server, client, unfinished)
     assert len(unfinished) + len(lost_after_close) <= aborts, (aborts, unfinished,
                                                                 lost_after_close)
     if not FULL:   # at full size the kernel gives up on many more (see above)
@@ -136,6 +138,28 @@ def test_slow_lossy_link(link, face, request):
                  or r["double_pauses"] or r["double_resumes"]]
         assert not wrong, (side, wrong[:3])
     assert paused >= 0.5, "on neither side did half the connections pause their producer"
+
+
+def explain_unfinished(link, server, client, unfinished):
+    """Print what may say why connections ended early that the kernel did not count as aborted
+    on timeout (one Twisted-face run in a serial CI-like run: a client connection reset 2.4 s
+    after it was made, nothing received, no TcpExtTCPAbortOnTimeout; not reproduced in 80 runs
+    alone): every nonzero TCP counter of both namespaces, both peers' stderr, and the server's
+    own report of those connections."""
+    try:
+        for ns in (link.server_ns, link.client_ns):
+            counters = [line for line in link.exec(ns, "nstat", "-a", check=False).splitlines()
+                        if line.startswith("Tcp")]
+            print(ns, "TCP counters:", " | ".join(" ".join(c.split()[:2]) for c in counters))
+        print("server stderr:", server.stderr_tail())
+        print("client stderr:", client.stderr_tail())
+        lost = {r["index"] for r in unfinished}
+        server.send("report", indices=[])
+        print("server's reports of those connections (or of ones that never got an index):",
+              [r for r in server.expect("report", timeout=10)["connections"]
+               if r["index"] in lost or r["index"] is None])
+    except Exception as e:      # the diagnosis must not hide the assertion that follows
+        print("diagnosis failed:", repr(e))
 
 
 def kernel_counter(link, ns, name):
