@@ -24,9 +24,9 @@ cdef extern from "compat.h":
     bint only_python_thread "fr_only_python_thread"()
 
 
-# How long a wait may keep the GIL when no other Python thread exists (as CPython's own switch
-# interval): releasing and taking it back costs ~400 instructions a wait, a sixth of a small echo
-# message, and a busy server's waits return well within this.
+# How long a wait with a timeout may keep the GIL when no other Python thread exists (as CPython's
+# own switch interval): releasing and taking it back costs ~350 instructions a wait, and a busy
+# server's waits return well within this.
 cdef double HOLD_GIL_SECONDS = 0.005
 cdef unsigned long long HOLD_GIL_NS = 5000000
 
@@ -298,17 +298,19 @@ cdef class Loop:
                 self.stat_longest_busy_ns = busy
         if timeout == 0.0 or timeout != timeout:
             count = self.poller.wait(0.0, self.fired, False)    # a look: nothing to wait for
-        elif only_python_thread():
+        elif timeout > 0.0 and only_python_thread():
             # No thread waits for the GIL: keep it through the first few milliseconds of the wait,
             # and release it for the rest (a thread that enters Python meanwhile, from a thread of
             # its own, waits no longer than that). A wait cut short by a signal returns as it is.
-            if timeout <= HOLD_GIL_SECONDS and timeout > 0.0:
+            # Only a wait with a timeout: bounding the hold needs a kernel timer, and a blocking
+            # wait that arms one costs the kernel more than the release saves (0.1-0.3 us a wait
+            # here, bench/wait_timer_cost.c); a wait with a timeout arms one anyway.
+            if timeout <= HOLD_GIL_SECONDS:
                 count = self.poller.wait(timeout, self.fired, False)
             else:
                 count = self.poller.wait(HOLD_GIL_SECONDS, self.fired, False)
                 if count == 0 and monotonic_ns() - before >= HOLD_GIL_NS:
-                    count = self.poller.wait(timeout - HOLD_GIL_SECONDS if timeout > 0.0 else timeout,
-                                             self.fired, True)
+                    count = self.poller.wait(timeout - HOLD_GIL_SECONDS, self.fired, True)
         else:
             count = self.poller.wait(timeout, self.fired, True)
         after = monotonic_ns()

@@ -1,9 +1,10 @@
-"""With no other Python thread, a wait keeps the GIL for its first few milliseconds only (the
-release costs ~400 instructions a wait). A thread that enters Python from C while the reactor
-waits (a ctypes callback on a thread Python did not start: PyGILState_Ensure) gets the GIL within
-that hold, not when the wait ends; its callFromThread then wakes the reactor at once. Every poller,
-a wait with no timeout and a long one, idle and after busy iterations, each in a fresh interpreter
-(tests/gil_hold_scenario.py) where the reactor's thread is the only Python thread."""
+"""With no other Python thread, a wait with a timeout keeps the GIL for its first few milliseconds
+only (the release costs ~350 instructions a wait); a wait without one releases it at once. A
+thread that enters Python from C while the reactor waits (a ctypes callback on a thread Python did
+not start: PyGILState_Ensure) gets the GIL within that hold, not when the wait ends; its
+callFromThread then wakes the reactor at once. Every poller, a wait with no timeout and a long
+one, idle and after busy iterations, each in a fresh interpreter (tests/gil_hold_scenario.py)
+where the reactor's thread is the only Python thread."""
 import json
 import os
 import shutil
