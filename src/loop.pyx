@@ -303,7 +303,7 @@ cdef class Loop:
             # and release it for the rest (a thread that enters Python meanwhile, from a thread of
             # its own, waits no longer than that). A wait cut short by a signal returns as it is.
             # Only a wait with a timeout: bounding the hold needs a kernel timer, and a blocking
-            # wait that arms one costs the kernel more than the release saves (0.1-0.3 us a wait
+            # wait that arms one costs the kernel more than the release saves (0.1-0.6 us a wait
             # here, bench/wait_timer_cost.c); a wait with a timeout arms one anyway.
             if timeout <= HOLD_GIL_SECONDS:
                 count = self.poller.wait(timeout, self.fired, False)
