@@ -42,34 +42,29 @@ def reactor(request):
         yield r
 
 
-class Client(protocol.ClientFactory):
-    def __init__(self, made):
+class Building(protocol.ClientFactory):
+    """Builds `protocol_class` for every connection and keeps each protocol in `made`."""
+
+    def __init__(self, protocol_class, made):
+        self.protocol_class = protocol_class
         self.made = made
 
     def buildProtocol(self, addr):
-        p = Collect()
+        p = self.protocol_class()
         self.made.append(p)
         return p
 
 
 @pytest.mark.parametrize("kind", ["tcp", "unix"])
 def test_connected_transports_have_no_instance_dict(reactor, kind):
-    servers = []
-
-    class ServerFactory(protocol.Factory):
-        def buildProtocol(self, addr):
-            p = Echo()
-            servers.append(p)
-            return p
-
-    clients = []
+    servers, clients = [], []
     if kind == "tcp":
-        port = reactor.listenTCP(0, ServerFactory(), interface="127.0.0.1")
-        reactor.connectTCP("127.0.0.1", port.getHost().port, Client(clients))
+        port = reactor.listenTCP(0, Building(Echo, servers), interface="127.0.0.1")
+        reactor.connectTCP("127.0.0.1", port.getHost().port, Building(Collect, clients))
     else:
         path = socket_path()
-        port = reactor.listenUNIX(path, ServerFactory())
-        reactor.connectUNIX(path, Client(clients))
+        port = reactor.listenUNIX(path, Building(Echo, servers))
+        reactor.connectUNIX(path, Building(Collect, clients))
     run_until(reactor, lambda: clients and clients[0].received == b"ping")
     for transport in (servers[0].transport, clients[0].transport):
         assert not has_instance_dict(transport), transport
@@ -81,17 +76,10 @@ def test_connected_transports_have_no_instance_dict(reactor, kind):
 @pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_UNIX])
 def test_adopted_transports_have_no_instance_dict(reactor, family):
     made = []
-
-    class Factory(protocol.Factory):
-        def buildProtocol(self, addr):
-            p = Echo()
-            made.append(p)
-            return p
-
     ours, peer = socket.socketpair(family) if family == socket.AF_UNIX else tcp_pair()
     try:
         ours.setblocking(False)
-        reactor.adoptStreamConnection(ours.fileno(), family, Factory())
+        reactor.adoptStreamConnection(ours.fileno(), family, Building(Echo, made))
         ours.close()
         peer.sendall(b"ping")
         peer.settimeout(10)
